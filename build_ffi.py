@@ -1,0 +1,43 @@
+"""cffi builder for lowthread's private extension module ``lowthread._lowthread``.
+
+Out-of-line API mode: the C compiler checks the cdef against ``csrc/lowthread.h``
+and the C core is compiled into the extension itself, so an installed lowthread
+needs no shared library.  Run directly (``python build_ffi.py``) to build the
+module in place for development.
+"""
+
+import glob
+import os
+import sys
+
+from cffi import FFI
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _rel(*parts):
+    # setuptools wants source paths relative to the project root.
+    return os.path.relpath(os.path.join(_HERE, *parts))
+
+
+CSRC = _rel("csrc")
+# Every back-end file is wrapped whole in its own platform test, so the same
+# list builds on every platform.
+SOURCES = sorted(_rel("csrc", os.path.basename(p))
+                 for p in glob.glob(os.path.join(_HERE, "csrc", "*.c")))
+
+ffibuilder = FFI()
+with open(os.path.join(_HERE, "csrc", "lowthread.cdef")) as f:
+    ffibuilder.cdef(f.read())
+
+ffibuilder.set_source(
+    "lowthread._lowthread",
+    '#include "lowthread.h"',
+    sources=SOURCES,
+    include_dirs=[CSRC],
+    libraries=[] if sys.platform == "win32" else ["pthread"],
+)
+
+if __name__ == "__main__":
+    os.chdir(_HERE)
+    ffibuilder.compile(verbose=True)

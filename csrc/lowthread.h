@@ -1,0 +1,189 @@
+/*
+ * lowthread.h -- portable locks with monotonic timeouts, threads and thread
+ * ids, in C99, for POSIX and Windows.  No Python involved.
+ *
+ * Conventions
+ *   - Every name is prefixed lt_ (functions, types) or LT_ (constants).
+ *   - Objects are opaque and come in new/free pairs.
+ *   - Functions that can fail return an int status: LT_OK (0) on success,
+ *     a positive LT_* value for a normal outcome that is not success
+ *     (timeout, interrupted), a negative LT_E* value for an error.  When an
+ *     LT_E* error comes from the operating system, errno (POSIX) or
+ *     GetLastError() (Windows) still holds the system's code on return.
+ *   - Functions that cannot fail (identity, clock, queries) return their
+ *     value directly.
+ *   - Timeouts are relative, in microseconds, measured on a monotonic clock:
+ *     < 0 waits forever, 0 tries once without waiting, > 0 waits at most that
+ *     long and never returns earlier.  Values above LT_TIMEOUT_MAX_US are
+ *     clamped to it.
+ *   - Every function may be called from any thread unless its comment says
+ *     otherwise.
+ */
+#ifndef LOWTHREAD_H
+#define LOWTHREAD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- status codes ------------------------------------------------------ */
+
+#define LT_OK 0          /* success; for an acquire: the lock is now held */
+#define LT_TIMEDOUT 1    /* the timeout expired (or a try found it held) */
+#define LT_INTR 2        /* a signal interrupted the wait (LT_WAIT_INTR) */
+
+#define LT_EINVAL (-1)     /* an argument is invalid; nothing was changed */
+#define LT_ENOMEM (-2)     /* out of memory; nothing was changed */
+#define LT_ENOTLOCKED (-3) /* release of a lock that is not locked */
+#define LT_EAGAIN (-4)     /* the system refused to create a thread */
+#define LT_ECLOSED (-5)    /* lt_threads_close() was called: no new threads */
+#define LT_ENOTSUP (-6)    /* not supported on this platform */
+#define LT_ESYS (-7)       /* another system error; see errno/GetLastError */
+
+/* ---- limits and build facts -------------------------------------------- */
+
+/* The largest timeout, in microseconds, that a wait honours exactly:
+ * INT64_MAX / 1000 on POSIX (deadlines are kept in int64 nanoseconds),
+ * 0xFFFFFFFE milliseconds on Windows (the longest finite wait). */
+#ifdef _WIN32
+#define LT_TIMEOUT_MAX_US 4294967294000LL
+#else
+#define LT_TIMEOUT_MAX_US 9223372036854775LL
+#endif
+
+/* The smallest stack size lt_stack_size_set() accepts, in bytes. */
+#define LT_STACK_SIZE_MIN 32768
+
+/* The name of the lock back-end compiled in: "semaphore", "condvar" or
+ * "win32".  A static string; never free it. */
+const char *lt_backend(void);
+
+/* Microseconds on the monotonic clock the waits use.  The origin is
+ * arbitrary; only differences mean anything. */
+int64_t lt_monotonic_us(void);
+
+/* ---- locks --------------------------------------------------------------- */
+
+/* A non-recursive lock with binary-semaphore semantics: it is not owned,
+ * any thread may release it, and a thread that acquires it twice without a
+ * release in between blocks until another thread releases it. */
+typedef struct lt_lock_s lt_lock_t;
+
+/* Flags for lt_lock_acquire(). */
+#define LT_WAIT_INTR 1 /* return LT_INTR when a signal interrupts the wait */
+
+/* Creates an unlocked lock and stores it in *lockp.
+ * Returns LT_OK, LT_EINVAL (lockp is NULL) or LT_ENOMEM / LT_ESYS (*lockp is
+ * left unchanged). */
+int lt_lock_new(lt_lock_t **lockp);
+
+/* Frees a lock made by lt_lock_new().  NULL is accepted and ignored.  The
+ * lock may be locked, but no thread may be waiting on it or use it after. */
+void lt_lock_free(lt_lock_t *lock);
+
+/* Acquires the lock, waiting at most timeout_us microseconds (see
+ * Conventions: < 0 forever, 0 try once).
+ * flags is 0 or LT_WAIT_INTR.  Without LT_WAIT_INTR a signal does not end
+ * the wait: it goes on with the time that remains.  With LT_WAIT_INTR the
+ * call returns LT_INTR when a signal handler ran during the wait, so that
+ * the caller can act on it and call again with the time that remains; on
+ * the condvar back-end, whose waits signals cannot interrupt, a wait with
+ * LT_WAIT_INTR instead returns LT_INTR every LT_SLICE_MS milliseconds (a
+ * compile-time setting, 20 by default) so that the caller can look for
+ * signals itself.  On Windows, waits cannot be interrupted at all (as in
+ * CPython <= 3.13): LT_WAIT_INTR is accepted and ignored there, and the call
+ * never returns LT_INTR.
+ * Returns LT_OK (acquired), LT_TIMEDOUT (not acquired), LT_INTR (not
+ * acquired), LT_EINVAL (lock is NULL or flags unknown) or LT_ESYS. */
+int lt_lock_acquire(lt_lock_t *lock, int64_t timeout_us, int flags);
+
+/* Releases the lock; any thread may call it.
+ * Returns LT_OK, LT_ENOTLOCKED (the lock was not locked: nothing changes)
+ * or LT_EINVAL (lock is NULL). */
+int lt_lock_release(lt_lock_t *lock);
+
+/* Returns 1 if the lock is locked, 0 if not (also for NULL).  The answer
+ * may be stale as soon as it is returned when other threads use the lock. */
+int lt_lock_locked(const lt_lock_t *lock);
+
+/* Re-initialises the lock in the child process after fork(), unlocked.
+ * The lock may have been held or waited on by threads that do not exist in
+ * the child, so its old state is abandoned, not destroyed.  Call it only in
+ * a child that has a single thread.
+ * Returns LT_OK, LT_EINVAL (lock is NULL) or LT_ESYS. */
+int lt_lock_at_fork_reinit(lt_lock_t *lock);
+
+/* ---- threads ------------------------------------------------------------- */
+
+typedef void (*lt_thread_fn)(void *arg);
+
+/* Starts fn(arg) on a new detached thread with the stack size set by
+ * lt_stack_size_set() (or the library's default, see lt_stack_size_default)
+ * and stores the new thread's ident (the value lt_get_ident() returns inside
+ * it) in *ident_out, if ident_out is not NULL, before returning.
+ * The thread ends when fn returns.  On failure fn never runs, arg is not
+ * touched and nothing is leaked.
+ * Returns LT_OK, LT_EINVAL (fn is NULL), LT_ENOMEM, LT_EAGAIN (the system
+ * refused: too many threads, or a stack size it cannot provide) or
+ * LT_ECLOSED (after lt_threads_close()). */
+int lt_thread_start(lt_thread_fn fn, void *arg, uint64_t *ident_out);
+
+/* Tells lt_threads_close() that the calling thread, started by
+ * lt_thread_start(), has finished its start-up (for an embedding language
+ * runtime: the thread now holds its runtime state).  Calling it again, or
+ * from a thread lt_thread_start() did not start, does nothing.
+ * A thread that never calls it counts as started up when fn returns. */
+void lt_thread_started(void);
+
+/* Refuses every later lt_thread_start() with LT_ECLOSED, and threads that
+ * were started but have not yet entered fn never enter it (their arg is
+ * abandoned).  Then waits at most timeout_us for the threads that are inside
+ * fn but have not yet called lt_thread_started().  A runtime calls it before
+ * it shuts down, so that no thread begins using the runtime while it is
+ * being torn down.  It cannot be undone; a child forked later inherits it,
+ * but not the parent's threads, so it waits for none of them.
+ * Returns LT_OK, or LT_TIMEDOUT if some thread is still starting up. */
+int lt_threads_close(int64_t timeout_us);
+
+/* ---- identity ------------------------------------------------------------ */
+
+/* The calling thread's ident: pthread_self() as an integer on POSIX,
+ * GetCurrentThreadId() on Windows.  Non-zero; unique among running threads
+ * of the process; may be reused after a thread ends. */
+uint64_t lt_get_ident(void);
+
+/* The kernel's id of the calling thread (Linux gettid, macOS
+ * pthread_threadid_np, FreeBSD pthread_getthreadid_np, OpenBSD getthrid,
+ * NetBSD _lwp_self, Windows GetCurrentThreadId).  Right in a forked child
+ * too.  0 where the platform has no such id (see LT_HAVE_NATIVE_ID). */
+uint64_t lt_get_native_id(void);
+
+/* 1 where lt_get_native_id() gives the kernel's id, 0 where it returns 0. */
+int lt_have_native_id(void);
+
+/* ---- stack size ----------------------------------------------------------- */
+
+/* The stack size lt_thread_start() will ask for, in bytes; 0 means the
+ * library's default (lt_stack_size_default()). */
+size_t lt_stack_size_get(void);
+
+/* Sets the stack size for threads started later.  0 restores the default;
+ * any other value must be at least LT_STACK_SIZE_MIN and accepted by the
+ * platform (POSIX: pthread_attr_setstacksize; Windows: below 256 MiB).
+ * Returns LT_OK, LT_EINVAL (the setting is unchanged) or LT_ENOTSUP. */
+int lt_stack_size_set(size_t size);
+
+/* The stack size a thread gets when lt_stack_size_get() is 0, in bytes; 0
+ * means the operating system's default, which is large enough here (glibc:
+ * RLIMIT_STACK).  Where the system default is too small for an interpreter,
+ * the library picks its own: 16 MiB on macOS, 1 MiB on musl. */
+size_t lt_stack_size_default(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LOWTHREAD_H */

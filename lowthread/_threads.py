@@ -1,0 +1,148 @@
+"""Starting threads, the thread bootstrap, identity and stack size."""
+
+import builtins
+import operator
+import os
+import sys
+
+from . import _unraisable
+from ._lowthread import ffi, lib
+
+get_ident = lib.lt_get_ident
+if lib.lt_have_native_id():
+    get_native_id = lib.lt_get_native_id
+
+# Started threads whose bootstrap has not yet taken its handle back: the
+# handle must stay alive until then (cffi's rule for ffi.new_handle).
+_handles = set()
+# Threads running their function: what _count() counts.
+_running = set()
+_NO_KWARGS = {}
+_SHUTDOWN_MSG = "can't create new thread at interpreter shutdown"
+# 3.13 raises this subclass of RuntimeError; older interpreters lack it.
+_FinalizationError = getattr(builtins, "PythonFinalizationError", RuntimeError)
+
+
+class _Start:
+    __slots__ = ("function", "args", "kwargs", "handle", "ident")
+
+    def __init__(self, function, args, kwargs):
+        self.function = function
+        self.args = args
+        self.kwargs = kwargs
+        self.handle = ffi.new_handle(self)
+        self.ident = 0
+
+
+def start_new_thread(*args, **kwargs):
+    """start_new_thread(function, args, kwargs={}, /)
+
+    Start a new thread running function(*args, **kwargs) and return its
+    identifier.  The thread ends silently when the function returns or raises
+    SystemExit; any other exception goes to sys.unraisablehook.
+    """
+    if kwargs:
+        raise TypeError("start_new_thread() takes no keyword arguments")
+    if len(args) < 2:
+        raise TypeError(f"start_new_thread expected at least 2 arguments, got {len(args)}")
+    if len(args) > 3:
+        raise TypeError(f"start_new_thread expected at most 3 arguments, got {len(args)}")
+    function, fargs = args[0], args[1]
+    fkwargs = args[2] if len(args) == 3 else None
+    if not callable(function):
+        raise TypeError("first arg must be callable")
+    if not isinstance(fargs, tuple):
+        raise TypeError("2nd arg must be a tuple")
+    if fkwargs is not None and not isinstance(fkwargs, dict):
+        raise TypeError("optional 3rd arg must be a dictionary")
+    if len(args) == 3 and fkwargs is None:
+        raise TypeError("optional 3rd arg must be a dictionary")
+    sys.audit("_thread.start_new_thread", function, fargs, fkwargs)
+    if sys.is_finalizing():
+        raise _FinalizationError(_SHUTDOWN_MSG)
+    start = _Start(function, fargs, _NO_KWARGS if fkwargs is None else fkwargs)
+    ident = ffi.new("uint64_t *")
+    _handles.add(start.handle)
+    rc = lib.lt_thread_start(lib.lt_py_bootstrap, start.handle, ident)
+    if rc:
+        _handles.discard(start.handle)
+        if rc == lib.LT_ECLOSED:
+            raise _FinalizationError(_SHUTDOWN_MSG)
+        if rc == lib.LT_ENOMEM:
+            raise MemoryError()
+        raise RuntimeError("can't start new thread")
+    return ident[0]
+
+
+def bootstrap(arg):
+    """The body of every thread lowthread starts, entered from the C core."""
+    lib.lt_thread_started()
+    start = ffi.from_handle(arg)
+    _handles.discard(start.handle)
+    start.ident = get_ident()
+    _running.add(start)
+    try:
+        start.function(*start.args, **start.kwargs)
+    except SystemExit:
+        pass
+    except BaseException as exc:
+        _unraisable.report(exc, start.function)
+    finally:
+        # Leave the count before the function can die, as CPython does: a
+        # weakref callback on the function may already look at _count().
+        _running.discard(start)
+        start.function = start.args = start.kwargs = None
+
+
+def _count():
+    """The number of threads started by lowthread that are still running."""
+    return len(_running)
+
+
+def _after_fork_in_child():
+    # Only the thread that forked exists in the child.
+    me = get_ident()
+    for start in list(_running):
+        if start.ident != me:
+            _running.discard(start)
+    _handles.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _close_at_exit():
+    # A thread whose first call into Python races interpreter finalization can
+    # crash it; once this returns, no lowthread thread enters Python anew.
+    lib.lt_threads_close(1_000_000)
+
+
+def exit():
+    """Raise SystemExit, which ends the current thread silently."""
+    raise SystemExit
+
+
+def stack_size(*args, **kwargs):
+    """stack_size([size]) -> the previous size
+
+    Set the stack size of threads started later to size bytes (0: the
+    platform's default; else at least 32 KiB) and return the previous value.
+    Without an argument the size is set back to 0.
+    """
+    if kwargs:
+        raise TypeError("stack_size() takes no keyword arguments")
+    if len(args) > 1:
+        raise TypeError(f"stack_size() takes at most 1 argument ({len(args)} given)")
+    size = operator.index(args[0]) if args else 0
+    if not -(2 ** 63) <= size < 2 ** 63:
+        raise OverflowError("Python int too large to convert to C ssize_t")
+    if size < 0:
+        raise ValueError("size must be 0 or a positive value")
+    old = lib.lt_stack_size_get()
+    rc = lib.lt_stack_size_set(size)
+    if rc == lib.LT_ENOTSUP:
+        raise RuntimeError("setting stack size not supported")
+    if rc:
+        raise ValueError(f"size not valid: {size} bytes")
+    return old
