@@ -158,7 +158,7 @@ uint64_t lt_get_ident(void);
 /* The kernel's id of the calling thread (Linux gettid, macOS
  * pthread_threadid_np, FreeBSD pthread_getthreadid_np, OpenBSD getthrid,
  * NetBSD _lwp_self, Windows GetCurrentThreadId).  Right in a forked child
- * too.  0 where the platform has no such id (see LT_HAVE_NATIVE_ID). */
+ * too.  0 where the platform has no such id (see lt_have_native_id). */
 uint64_t lt_get_native_id(void);
 
 /* 1 where lt_get_native_id() gives the kernel's id, 0 where it returns 0. */

@@ -1,0 +1,185 @@
+/*
+ * lt_lock_sem.c -- the lock back-end on unnamed POSIX semaphores (Linux,
+ * FreeBSD and other POSIX systems but Apple; see LT_USE_SEM).
+ *
+ * The semaphore's count (0 or 1) is the lock.  A separate word, "locked",
+ * lets release() refuse a lock that is not locked: it is set to 1 by the
+ * thread whose wait took the count, and only the release that changes it
+ * from 1 to 0 may post.  Callers hold no other lock (Python releases the GIL
+ * around every call), so two threads may release at once: the
+ * compare-and-swap lets exactly one of them post, so the count never
+ * exceeds 1.
+ */
+#ifndef _WIN32
+#define _GNU_SOURCE /* sem_clockwait() */
+#endif
+
+/* Outside the #if below, so that no platform compiles an empty file. */
+#include "lt_internal.h"
+
+#if defined(LT_USE_SEM)
+
+#include <errno.h>
+#include <semaphore.h>
+#include <stdlib.h>
+
+/* ThreadSanitizer does not intercept sem_clockwait() and would report false
+ * races, so sanitizer builds take the sem_timedwait() path. */
+#if defined(__SANITIZE_THREAD__)
+#define LT_NO_SEM_CLOCKWAIT 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define LT_NO_SEM_CLOCKWAIT 1
+#endif
+#endif
+
+#if defined(__GLIBC__) && !defined(LT_NO_SEM_CLOCKWAIT)                   \
+    && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 30))
+#define LT__HAVE_SEM_CLOCKWAIT 1
+#endif
+
+struct lt_lock_s {
+    sem_t sem;
+    int locked; /* 0 or 1; only through __atomic builtins */
+};
+
+const char *lt_backend(void)
+{
+    return "semaphore";
+}
+
+int lt_lock_new(lt_lock_t **lockp)
+{
+    lt_lock_t *lock;
+    int err;
+
+    if (lockp == NULL)
+        return LT_EINVAL;
+    lock = malloc(sizeof *lock);
+    if (lock == NULL)
+        return LT_ENOMEM;
+    if (sem_init(&lock->sem, 0, 1) != 0) {
+        err = errno;
+        free(lock);
+        errno = err;
+        return LT_ESYS;
+    }
+    lock->locked = 0;
+    *lockp = lock;
+    return LT_OK;
+}
+
+void lt_lock_free(lt_lock_t *lock)
+{
+    if (lock == NULL)
+        return;
+    sem_destroy(&lock->sem);
+    free(lock);
+}
+
+/* One wait for the count until the monotonic deadline (ns).  Returns 0 (the
+ * count is ours), EINTR, ETIMEDOUT (perhaps early: the caller checks the
+ * clock) or another errno value. */
+static int lt__sem_wait_until(sem_t *sem, int64_t deadline_ns)
+{
+    struct timespec ts;
+#if defined(LT__HAVE_SEM_CLOCKWAIT)
+    lt__timespec_from_ns(deadline_ns, &ts);
+    return sem_clockwait(sem, CLOCK_MONOTONIC, &ts) == 0 ? 0 : errno;
+#else
+    /* sem_timedwait() only takes a CLOCK_REALTIME deadline.  It is derived
+     * afresh from the time left on the monotonic clock at every try, so a
+     * change of the wall clock during a wait can end it early (the caller
+     * waits again) or make it late, but never moves the real deadline. */
+    int64_t left = deadline_ns - lt__now_ns();
+    int64_t real_ns;
+
+    if (clock_gettime(CLOCK_REALTIME, &ts) != 0)
+        return errno;
+    real_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    if (left < 0)
+        left = 0;
+    real_ns = left > INT64_MAX - real_ns ? INT64_MAX : real_ns + left;
+    lt__timespec_from_ns(real_ns, &ts);
+    return sem_timedwait(sem, &ts) == 0 ? 0 : errno;
+#endif
+}
+
+int lt_lock_acquire(lt_lock_t *lock, int64_t timeout_us, int flags)
+{
+    int64_t deadline = 0;
+    int err;
+
+    if (lock == NULL || (flags & ~LT_WAIT_INTR) != 0)
+        return LT_EINVAL;
+    if (timeout_us > 0)
+        deadline = lt__deadline_ns(timeout_us);
+
+    for (;;) {
+        if (timeout_us == 0)
+            err = sem_trywait(&lock->sem) == 0 ? 0 : errno;
+        else if (timeout_us < 0)
+            err = sem_wait(&lock->sem) == 0 ? 0 : errno;
+        else
+            err = lt__sem_wait_until(&lock->sem, deadline);
+
+        if (err == 0)
+            break;
+        if (err == EINTR) {
+            if (flags & LT_WAIT_INTR)
+                return LT_INTR;
+            continue; /* same deadline: a signal does not extend the wait */
+        }
+        if (err == EAGAIN && timeout_us == 0)
+            return LT_TIMEDOUT;
+        if (err == ETIMEDOUT) {
+            if (lt__now_ns() >= deadline)
+                return LT_TIMEDOUT;
+            continue;
+        }
+        errno = err;
+        return LT_ESYS;
+    }
+    __atomic_store_n(&lock->locked, 1, __ATOMIC_RELEASE);
+    return LT_OK;
+}
+
+int lt_lock_release(lt_lock_t *lock)
+{
+    int expected = 1;
+
+    if (lock == NULL)
+        return LT_EINVAL;
+    if (!__atomic_compare_exchange_n(&lock->locked, &expected, 0, 0,
+                                     __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+        return LT_ENOTLOCKED;
+    /* A successful sem_post() is the last touch of the lock: a waiter that
+     * takes the count may free the lock at once, which sem_post() itself
+     * allows for (POSIX lets a semaphore be destroyed as soon as no thread
+     * is blocked on it).  A failed one posted nothing, so the lock is still
+     * ours to restore. */
+    if (sem_post(&lock->sem) != 0) {
+        __atomic_store_n(&lock->locked, 1, __ATOMIC_RELEASE);
+        return LT_ESYS;
+    }
+    return LT_OK;
+}
+
+int lt_lock_locked(const lt_lock_t *lock)
+{
+    return lock != NULL && __atomic_load_n(&lock->locked, __ATOMIC_ACQUIRE);
+}
+
+int lt_lock_at_fork_reinit(lt_lock_t *lock)
+{
+    if (lock == NULL)
+        return LT_EINVAL;
+    /* Not sem_destroy(): the old state may be mid-operation by threads
+     * that do not exist in the child. */
+    if (sem_init(&lock->sem, 0, 1) != 0)
+        return LT_ESYS;
+    __atomic_store_n(&lock->locked, 0, __ATOMIC_RELEASE);
+    return LT_OK;
+}
+
+#endif /* LT_USE_SEM */

@@ -1,0 +1,1059 @@
+/*
+ * test_core.c -- the portable test suite of lowthread's C core.
+ *
+ * It uses nothing but lowthread.h and the C library, so that the same file
+ * runs on every platform: threads come from lt_thread_start(), all
+ * synchronisation from lt locks, time from lt_monotonic_us(), and sleeping
+ * is a timed wait on a lock that is never released.  Every wait is bounded:
+ * a test that would hang fails instead.  Timing checks are one-sided (never
+ * early) plus a generous upper bound.
+ *
+ * Environment: LT_TEST_QUICK=1 scales the loops down (for valgrind's DRD,
+ * which cannot follow 1000 threads).
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lowthread.h"
+
+/* ---- harness --------------------------------------------------------------- */
+
+#define T_SEC 1000000LL
+#define T_LONG (30 * T_SEC) /* bound of waits that should end at once */
+#define T_SLOP (2 * T_SEC)  /* allowed lateness of timed waits (sanitizers) */
+
+static lt_lock_t *t_report; /* guards t_failures and failure messages */
+static lt_lock_t *t_never;  /* always held: timed waits on it sleep */
+static int t_failures;      /* failed checks in the current test */
+static int t_quick;
+
+static void t_fail(const char *file, int line, const char *fmt, ...)
+{
+    va_list ap;
+    int rc = lt_lock_acquire(t_report, T_LONG, 0);
+
+    t_failures++;
+    printf("    FAIL %s:%d: ", file, line);
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    printf("\n");
+    fflush(stdout);
+    if (rc == LT_OK)
+        lt_lock_release(t_report);
+}
+
+#define CHECK(cond)                                                        \
+    do {                                                                   \
+        if (!(cond))                                                       \
+            t_fail(__FILE__, __LINE__, "%s", #cond);                       \
+    } while (0)
+
+#define CHECK_RC(expr, want)                                               \
+    do {                                                                   \
+        int t_rc_ = (expr);                                                \
+        if (t_rc_ != (want))                                               \
+            t_fail(__FILE__, __LINE__, "%s returned %d, expected %s (%d)", \
+                   #expr, t_rc_, #want, (want));                           \
+    } while (0)
+
+static int t_scale(int full, int quick)
+{
+    return t_quick ? quick : full;
+}
+
+static void t_sleep_us(int64_t us)
+{
+    lt_lock_acquire(t_never, us, 0);
+}
+
+static lt_lock_t *t_new_lock(void)
+{
+    lt_lock_t *lock = NULL;
+    int rc = lt_lock_new(&lock);
+
+    if (rc != LT_OK || lock == NULL) {
+        printf("    lt_lock_new failed: %d\n", rc);
+        exit(2); /* nothing can be tested without locks */
+    }
+    return lock;
+}
+
+static lt_lock_t *t_new_held_lock(void)
+{
+    lt_lock_t *lock = t_new_lock();
+
+    if (lt_lock_acquire(lock, 0, 0) != LT_OK) {
+        printf("    cannot acquire a new lock\n");
+        exit(2);
+    }
+    return lock;
+}
+
+/* A count-down latch: wait() returns once count_down() was called n times. */
+struct t_latch {
+    lt_lock_t *mu;
+    lt_lock_t *done; /* held until the count reaches 0 */
+    int count;
+};
+
+static void t_latch_init(struct t_latch *l, int n)
+{
+    l->mu = t_new_lock();
+    l->done = t_new_held_lock();
+    l->count = n;
+}
+
+static void t_latch_count_down(struct t_latch *l)
+{
+    lt_lock_t *done = l->done;
+    int rc = lt_lock_acquire(l->mu, T_LONG, 0), last;
+
+    CHECK_RC(rc, LT_OK);
+    last = --l->count == 0;
+    if (rc == LT_OK)
+        lt_lock_release(l->mu);
+    /* Last: the waiter may free the latch as soon as done is released. */
+    if (last)
+        CHECK_RC(lt_lock_release(done), LT_OK);
+}
+
+/* Returns 1 when the count reached 0 within timeout_us. */
+static int t_latch_wait(struct t_latch *l, int64_t timeout_us)
+{
+    return lt_lock_acquire(l->done, timeout_us, 0) == LT_OK;
+}
+
+/* Only after a successful t_latch_wait(): a latch that timed out may still
+ * be used by its threads, and is leaked. */
+static void t_latch_free(struct t_latch *l)
+{
+    lt_lock_free(l->mu);
+    lt_lock_free(l->done);
+}
+
+static int t_cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+    return (x > y) - (x < y);
+}
+
+/* ---- constants and argument checks ------------------------------------------ */
+
+static void test_backend_and_constants(void)
+{
+    const char *backend = lt_backend();
+
+    CHECK(backend != NULL);
+    if (backend == NULL)
+        return;
+    printf("    back-end: %s\n", backend);
+    CHECK(strcmp(backend, "semaphore") == 0 || strcmp(backend, "condvar") == 0
+          || strcmp(backend, "win32") == 0);
+    CHECK(LT_OK == 0);
+    CHECK(LT_TIMEDOUT > 0 && LT_INTR > 0 && LT_TIMEDOUT != LT_INTR);
+    CHECK(LT_EINVAL < 0 && LT_ENOMEM < 0 && LT_ENOTLOCKED < 0 && LT_EAGAIN < 0
+          && LT_ECLOSED < 0 && LT_ENOTSUP < 0 && LT_ESYS < 0);
+    CHECK(LT_TIMEOUT_MAX_US > 0);
+    CHECK(LT_STACK_SIZE_MIN == 32768);
+}
+
+static void test_monotonic_clock(void)
+{
+    int64_t prev = lt_monotonic_us(), t0, elapsed;
+    int backwards = 0, i;
+
+    for (i = 0; i < 100000; i++) {
+        int64_t now = lt_monotonic_us();
+
+        backwards += now < prev;
+        prev = now;
+    }
+    CHECK(backwards == 0);
+    t0 = lt_monotonic_us();
+    t_sleep_us(20000);
+    elapsed = lt_monotonic_us() - t0;
+    if (elapsed < 20000 || elapsed > 20000 + T_SLOP)
+        t_fail(__FILE__, __LINE__, "a 20 ms sleep took %lld us", (long long)elapsed);
+}
+
+static void test_invalid_arguments(void)
+{
+    lt_lock_t *lock = t_new_lock();
+    uint64_t ident = 12345;
+
+    CHECK_RC(lt_lock_new(NULL), LT_EINVAL);
+    CHECK_RC(lt_lock_acquire(NULL, 0, 0), LT_EINVAL);
+    CHECK_RC(lt_lock_acquire(NULL, -1, 0), LT_EINVAL);
+    CHECK_RC(lt_lock_acquire(NULL, T_SEC, LT_WAIT_INTR), LT_EINVAL);
+    CHECK_RC(lt_lock_release(NULL), LT_EINVAL);
+    CHECK(lt_lock_locked(NULL) == 0);
+    CHECK_RC(lt_lock_at_fork_reinit(NULL), LT_EINVAL);
+    lt_lock_free(NULL);
+    CHECK_RC(lt_thread_start(NULL, NULL, NULL), LT_EINVAL);
+    CHECK_RC(lt_thread_start(NULL, &ident, &ident), LT_EINVAL);
+
+    /* Unknown flags are refused before any wait, and change nothing. */
+    CHECK_RC(lt_lock_acquire(lock, 0, 2), LT_EINVAL);
+    CHECK_RC(lt_lock_acquire(lock, -1, -1), LT_EINVAL);
+    CHECK_RC(lt_lock_acquire(lock, T_SEC, LT_WAIT_INTR | 4), LT_EINVAL);
+    CHECK(lt_lock_locked(lock) == 0);
+    CHECK_RC(lt_lock_acquire(lock, 0, 0), LT_OK);
+    CHECK_RC(lt_lock_acquire(lock, -1, 8), LT_EINVAL);
+    CHECK(lt_lock_locked(lock) == 1);
+    CHECK_RC(lt_lock_release(lock), LT_OK);
+    lt_lock_free(lock);
+
+}
+
+/* ---- locks, one thread --------------------------------------------------------- */
+
+static void test_lock_basics(void)
+{
+    lt_lock_t *lock = t_new_lock();
+    int64_t t0;
+
+    CHECK(lt_lock_locked(lock) == 0);
+    CHECK_RC(lt_lock_acquire(lock, -1, 0), LT_OK);
+    CHECK(lt_lock_locked(lock) == 1);
+    CHECK_RC(lt_lock_acquire(lock, 0, 0), LT_TIMEDOUT);
+    CHECK_RC(lt_lock_acquire(lock, 0, LT_WAIT_INTR), LT_TIMEDOUT);
+    CHECK(lt_lock_locked(lock) == 1);
+    CHECK_RC(lt_lock_release(lock), LT_OK);
+    CHECK(lt_lock_locked(lock) == 0);
+
+    /* Releasing an unlocked lock is refused and changes nothing. */
+    CHECK_RC(lt_lock_release(lock), LT_ENOTLOCKED);
+    CHECK_RC(lt_lock_release(lock), LT_ENOTLOCKED);
+    CHECK(lt_lock_locked(lock) == 0);
+    CHECK_RC(lt_lock_acquire(lock, 0, 0), LT_OK);
+    CHECK_RC(lt_lock_acquire(lock, 0, 0), LT_TIMEDOUT);
+    CHECK_RC(lt_lock_release(lock), LT_OK);
+
+    /* A free lock is taken at once, whatever the timeout and flags. */
+    t0 = lt_monotonic_us();
+    CHECK_RC(lt_lock_acquire(lock, 10 * T_SEC, 0), LT_OK);
+    CHECK_RC(lt_lock_release(lock), LT_OK);
+    CHECK_RC(lt_lock_acquire(lock, -1, LT_WAIT_INTR), LT_OK);
+    CHECK_RC(lt_lock_release(lock), LT_OK);
+    CHECK_RC(lt_lock_acquire(lock, 10 * T_SEC, LT_WAIT_INTR), LT_OK);
+    CHECK_RC(lt_lock_release(lock), LT_OK);
+    CHECK_RC(lt_lock_acquire(lock, 0, LT_WAIT_INTR), LT_OK);
+    CHECK(lt_monotonic_us() - t0 < T_SLOP);
+
+    /* Freeing a locked lock is allowed (LeakSanitizer checks the rest). */
+    lt_lock_free(lock);
+}
+
+/* bpo-11618: a timed-out acquire must leave the lock as it was. */
+static void test_state_after_timeout(void)
+{
+    lt_lock_t *lock = t_new_held_lock();
+    int i;
+
+    for (i = 0; i < 3; i++) {
+        CHECK_RC(lt_lock_acquire(lock, 5000, 0), LT_TIMEDOUT);
+        CHECK(lt_lock_locked(lock) == 1);
+    }
+    CHECK_RC(lt_lock_release(lock), LT_OK);
+    CHECK(lt_lock_locked(lock) == 0);
+    CHECK_RC(lt_lock_acquire(lock, 0, 0), LT_OK);
+    CHECK_RC(lt_lock_acquire(lock, 0, 0), LT_TIMEDOUT);
+    CHECK_RC(lt_lock_release(lock), LT_OK);
+    CHECK_RC(lt_lock_release(lock), LT_ENOTLOCKED);
+    lt_lock_free(lock);
+}
+
+static void test_timed_waits_never_early(void)
+{
+    static const int64_t timeouts[] = {1, 100, 1000, 10000, 30000};
+    int64_t overshoot[64];
+    int64_t worst = 0;
+    lt_lock_t *lock = t_new_held_lock();
+    int n = 0, i, j;
+
+    for (i = 0; i < (int)(sizeof timeouts / sizeof timeouts[0]); i++) {
+        int64_t timeout = timeouts[i];
+        int reps = timeout == 10000 ? t_scale(40, 10) : t_scale(5, 2);
+
+        for (j = 0; j < reps; j++) {
+            int64_t t0 = lt_monotonic_us(), elapsed;
+            int rc = lt_lock_acquire(lock, timeout, 0);
+
+            elapsed = lt_monotonic_us() - t0;
+            CHECK_RC(rc, LT_TIMEDOUT);
+            if (elapsed < timeout || elapsed > timeout + T_SLOP)
+                t_fail(__FILE__, __LINE__, "a %lld us wait took %lld us",
+                       (long long)timeout, (long long)elapsed);
+            if (elapsed - timeout > worst)
+                worst = elapsed - timeout;
+            if (timeout == 10000 && n < 64)
+                overshoot[n++] = elapsed - timeout;
+        }
+    }
+    qsort(overshoot, (size_t)n, sizeof overshoot[0], t_cmp_i64);
+    printf("    10 ms waits: overshoot median %lld us, max %lld us (n=%d); "
+           "max over all waits %lld us\n",
+           (long long)overshoot[n / 2], (long long)overshoot[n - 1], n,
+           (long long)worst);
+    CHECK(lt_lock_locked(lock) == 1);
+    lt_lock_free(lock);
+}
+
+/* ---- locks and threads ----------------------------------------------------------- */
+
+struct t_release_job {
+    lt_lock_t *lock;
+    int64_t delay_us;
+    int rc;
+    struct t_latch done;
+};
+
+static void t_release_later(void *arg)
+{
+    struct t_release_job *job = arg;
+
+    t_sleep_us(job->delay_us);
+    job->rc = lt_lock_release(job->lock);
+    t_latch_count_down(&job->done);
+}
+
+/* Starts a thread that releases lock after delay_us.  Returns 0 if the
+ * thread could not be started. */
+static int t_start_release(struct t_release_job *job, lt_lock_t *lock, int64_t delay_us)
+{
+    int rc;
+
+    job->lock = lock;
+    job->delay_us = delay_us;
+    job->rc = 99;
+    t_latch_init(&job->done, 1);
+    rc = lt_thread_start(t_release_later, job, NULL);
+    CHECK_RC(rc, LT_OK);
+    if (rc != LT_OK)
+        t_latch_free(&job->done);
+    return rc == LT_OK;
+}
+
+/* Returns the releasing thread's status, or 99 if it did not finish. */
+static int t_finish_release(struct t_release_job *job)
+{
+    if (!t_latch_wait(&job->done, T_LONG)) {
+        t_fail(__FILE__, __LINE__, "the releasing thread did not finish");
+        return 99;
+    }
+    t_latch_free(&job->done);
+    return job->rc;
+}
+
+static void test_release_from_another_thread(void)
+{
+    struct t_release_job job;
+    lt_lock_t *lock = t_new_held_lock();
+    int64_t t0;
+
+    /* Contended try: another thread holds the lock. */
+    if (t_start_release(&job, lock, 50000)) {
+        CHECK_RC(lt_lock_acquire(lock, 0, 0), LT_TIMEDOUT);
+        t0 = lt_monotonic_us();
+        CHECK_RC(lt_lock_acquire(lock, T_LONG, 0), LT_OK);
+        CHECK(lt_monotonic_us() - t0 < T_LONG);
+        CHECK_RC(t_finish_release(&job), LT_OK);
+        CHECK(lt_lock_locked(lock) == 1);
+    }
+    /* An untimed wait, released from another thread. */
+    if (t_start_release(&job, lock, 20000)) {
+        CHECK_RC(lt_lock_acquire(lock, -1, 0), LT_OK);
+        CHECK_RC(t_finish_release(&job), LT_OK);
+    }
+    CHECK_RC(lt_lock_release(lock), LT_OK);
+    /* Another thread's release of an unlocked lock is refused too. */
+    if (t_start_release(&job, lock, 0))
+        CHECK_RC(t_finish_release(&job), LT_ENOTLOCKED);
+    CHECK(lt_lock_locked(lock) == 0);
+    lt_lock_free(lock);
+}
+
+/* Huge timeouts are clamped, not refused, and still wait for the lock. */
+static void test_timeout_max(void)
+{
+    static const int64_t timeouts[] = {LT_TIMEOUT_MAX_US, LT_TIMEOUT_MAX_US + 1,
+                                       INT64_MAX, INT64_MIN, -1};
+    struct t_release_job job;
+    lt_lock_t *lock = t_new_lock();
+    int i, rc, spins;
+
+    CHECK_RC(lt_lock_acquire(lock, LT_TIMEOUT_MAX_US, 0), LT_OK);
+    for (i = 0; i < (int)(sizeof timeouts / sizeof timeouts[0]); i++) {
+        if (!t_start_release(&job, lock, 20000))
+            break;
+        CHECK_RC(lt_lock_acquire(lock, timeouts[i], 0), LT_OK);
+        CHECK_RC(t_finish_release(&job), LT_OK);
+    }
+    /* With LT_WAIT_INTR the condvar back-end hands back LT_INTR every
+     * slice; the caller goes on waiting. */
+    if (t_start_release(&job, lock, 100000)) {
+        spins = 0;
+        do
+            rc = lt_lock_acquire(lock, INT64_MAX, LT_WAIT_INTR);
+        while (rc == LT_INTR && ++spins < 10000);
+        CHECK_RC(rc, LT_OK);
+        CHECK_RC(t_finish_release(&job), LT_OK);
+    }
+    CHECK_RC(lt_lock_release(lock), LT_OK);
+    lt_lock_free(lock);
+}
+
+struct t_contention {
+    lt_lock_t *lock;
+    lt_lock_t *go; /* held until every thread was started */
+    long count;    /* guarded by lock */
+    int iters;
+    struct t_latch done;
+};
+
+struct t_contender {
+    struct t_contention *shared;
+    int mode; /* 0: untimed, 1: timed, 2: untimed with LT_WAIT_INTR */
+    int errors;
+};
+
+static void t_contend(void *arg)
+{
+    struct t_contender *me = arg;
+    struct t_contention *sh = me->shared;
+    int i, rc;
+
+    /* All start together, so that they contend from the first round. */
+    if (lt_lock_acquire(sh->go, T_LONG, 0) == LT_OK)
+        lt_lock_release(sh->go);
+    else
+        me->errors++;
+    for (i = 0; i < sh->iters; i++) {
+        if (me->mode == 0) {
+            rc = lt_lock_acquire(sh->lock, -1, 0);
+        } else if (me->mode == 1) {
+            rc = lt_lock_acquire(sh->lock, T_LONG, 0);
+        } else {
+            do
+                rc = lt_lock_acquire(sh->lock, -1, LT_WAIT_INTR);
+            while (rc == LT_INTR);
+        }
+        if (rc != LT_OK) {
+            me->errors++;
+            continue;
+        }
+        sh->count++;
+        if (lt_lock_release(sh->lock) != LT_OK)
+            me->errors++;
+    }
+    t_latch_count_down(&sh->done);
+}
+
+static void test_contention(void)
+{
+    enum { NTHREADS = 6 };
+    static struct t_contention sh;
+    static struct t_contender who[NTHREADS];
+    int i, started = 0, errors = 0;
+    int64_t t0 = lt_monotonic_us();
+
+    sh.lock = t_new_lock();
+    sh.go = t_new_held_lock();
+    sh.count = 0;
+    sh.iters = t_scale(50000, 500);
+    t_latch_init(&sh.done, NTHREADS);
+    for (i = 0; i < NTHREADS; i++) {
+        who[i].shared = &sh;
+        who[i].mode = i % 3;
+        who[i].errors = 0;
+        if (lt_thread_start(t_contend, &who[i], NULL) == LT_OK)
+            started++;
+    }
+    lt_lock_release(sh.go);
+    CHECK(started == NTHREADS);
+    if (started != NTHREADS)
+        return; /* the latch can never open: leak it */
+    if (!t_latch_wait(&sh.done, 120 * T_SEC)) {
+        t_fail(__FILE__, __LINE__, "the contending threads did not finish");
+        return;
+    }
+    for (i = 0; i < NTHREADS; i++)
+        errors += who[i].errors;
+    CHECK(errors == 0);
+    if (sh.count != (long)NTHREADS * sh.iters)
+        t_fail(__FILE__, __LINE__, "count %ld, expected %ld", sh.count,
+               (long)NTHREADS * sh.iters);
+    CHECK(lt_lock_locked(sh.lock) == 0);
+    printf("    %d threads x %d acquisitions in %lld ms\n", NTHREADS, sh.iters,
+           (long long)(lt_monotonic_us() - t0) / 1000);
+    t_latch_free(&sh.done);
+    lt_lock_free(sh.lock);
+    lt_lock_free(sh.go);
+}
+
+/* Two threads release the same lock at once: exactly one may succeed, or
+ * the lock would afterwards let two threads in.  To make the releases
+ * overlap without needing a third core for main, one thread spins until the
+ * other releases `start`, and each then releases the target at once. */
+struct t_release_race {
+    lt_lock_t *go[2];    /* released by main: start a round */
+    lt_lock_t *ack[2]; /* released by each thread when its round is done */
+    lt_lock_t *spinning; /* released by the spinner before it spins */
+    lt_lock_t *start;    /* held until the starter releases it */
+    lt_lock_t *target;
+    int rounds;
+    int ok[2], notlocked[2], other[2];
+};
+
+struct t_release_role {
+    struct t_release_race *race;
+    int starter;
+};
+
+static void t_release_rounds(void *arg)
+{
+    struct t_release_role *role = arg;
+    struct t_release_race *rr = role->race;
+    int me = role->starter, i, j, rc, locked;
+    int64_t give_up;
+
+    for (i = 0; i < rr->rounds; i++) {
+        if (lt_lock_acquire(rr->go[me], T_LONG, 0) != LT_OK) {
+            rr->other[me]++;
+            return; /* main times out and reports it */
+        }
+        if (me) {
+            if (lt_lock_acquire(rr->spinning, T_LONG, 0) != LT_OK)
+                rr->other[me]++;
+            lt_lock_release(rr->start);
+            /* The spinner needs a moment to see that: a delay that varies
+             * from round to round lets the two releases meet. */
+            for (j = 0; j < i % 64; j++)
+                (void)lt_monotonic_us();
+        } else {
+            lt_lock_release(rr->spinning);
+            /* Spins briefly, then blocks: where the starter cannot run
+             * meanwhile (one core, valgrind), spinning longer only wastes
+             * the round. */
+            give_up = lt_monotonic_us() + 500;
+            while ((locked = lt_lock_locked(rr->start)) != 0
+                   && lt_monotonic_us() < give_up)
+                ;
+            if (locked) {
+                if (lt_lock_acquire(rr->start, T_LONG, 0) == LT_OK)
+                    lt_lock_release(rr->start);
+                else
+                    rr->other[me]++;
+            }
+        }
+        rc = lt_lock_release(rr->target);
+        if (rc == LT_OK)
+            rr->ok[me]++;
+        else if (rc == LT_ENOTLOCKED)
+            rr->notlocked[me]++;
+        else
+            rr->other[me]++;
+        lt_lock_release(rr->ack[me]);
+    }
+}
+
+static void test_concurrent_releases(void)
+{
+    static struct t_release_race rr;
+    static struct t_release_role roles[2];
+    int doubled = 0, i, k;
+    int64_t t0 = lt_monotonic_us();
+
+    rr.rounds = t_scale(2000, 50);
+    rr.go[0] = t_new_held_lock();
+    rr.go[1] = t_new_held_lock();
+    rr.ack[0] = t_new_held_lock();
+    rr.ack[1] = t_new_held_lock();
+    rr.spinning = t_new_held_lock();
+    rr.start = t_new_held_lock();
+    rr.target = t_new_held_lock();
+    for (k = 0; k < 2; k++) {
+        rr.ok[k] = rr.notlocked[k] = rr.other[k] = 0;
+        roles[k].race = &rr;
+        roles[k].starter = k;
+        if (lt_thread_start(t_release_rounds, &roles[k], NULL) != LT_OK) {
+            t_fail(__FILE__, __LINE__, "cannot start a releasing thread");
+            return;
+        }
+    }
+    for (i = 0; i < rr.rounds; i++) {
+        lt_lock_release(rr.go[0]);
+        lt_lock_release(rr.go[1]);
+        for (k = 0; k < 2; k++) {
+            if (lt_lock_acquire(rr.ack[k], T_LONG, 0) != LT_OK) {
+                t_fail(__FILE__, __LINE__, "a releasing thread hung in round %d", i);
+                return; /* leaks everything: the threads may still use it */
+            }
+        }
+        CHECK_RC(lt_lock_acquire(rr.start, 0, 0), LT_OK);
+        /* The lock must now let exactly one thread in. */
+        if (lt_lock_acquire(rr.target, 0, 0) != LT_OK)
+            t_fail(__FILE__, __LINE__, "the lock is not free after round %d", i);
+        doubled += lt_lock_acquire(rr.target, 0, 0) == LT_OK;
+    }
+    CHECK(doubled == 0);
+    CHECK(rr.ok[0] + rr.ok[1] == rr.rounds);
+    CHECK(rr.notlocked[0] + rr.notlocked[1] == rr.rounds);
+    CHECK(rr.other[0] + rr.other[1] == 0);
+    printf("    %d rounds in %lld ms; successful releases: %d by the spinner, "
+           "%d by the starter\n", rr.rounds,
+           (long long)(lt_monotonic_us() - t0) / 1000, rr.ok[0], rr.ok[1]);
+    lt_lock_free(rr.go[0]);
+    lt_lock_free(rr.go[1]);
+    lt_lock_free(rr.ack[0]);
+    lt_lock_free(rr.ack[1]);
+    lt_lock_free(rr.spinning);
+    lt_lock_free(rr.start);
+    lt_lock_free(rr.target);
+}
+
+/* bpo-38106: the waiter frees the lock as soon as it is released to it, so
+ * a release that touches the lock after handing it over is a
+ * use-after-free that sanitizers and valgrind report. */
+struct t_handoff {
+    lt_lock_t *go;  /* released by main: a new target is ready */
+    lt_lock_t *ack; /* released by the waiter: the target is freed */
+    lt_lock_t *target;
+    int round;
+    int stop;
+    int errors;
+};
+
+static void t_handoff_waiter(void *arg)
+{
+    struct t_handoff *h = arg;
+    int rc;
+
+    for (;;) {
+        if (lt_lock_acquire(h->go, T_LONG, 0) != LT_OK) {
+            h->errors++;
+            return; /* main times out on ack and reports it */
+        }
+        if (h->stop)
+            break;
+        switch (h->round % 3) {
+        case 0:
+            rc = lt_lock_acquire(h->target, -1, 0);
+            break;
+        case 1:
+            rc = lt_lock_acquire(h->target, T_LONG, 0);
+            break;
+        default:
+            do
+                rc = lt_lock_acquire(h->target, T_LONG, LT_WAIT_INTR);
+            while (rc == LT_INTR);
+        }
+        if (rc == LT_OK)
+            lt_lock_free(h->target);
+        else
+            h->errors++;
+        lt_lock_release(h->ack);
+    }
+    lt_lock_release(h->ack);
+}
+
+static void test_free_right_after_handoff(void)
+{
+    static struct t_handoff h;
+    int rounds = t_scale(3000, 200), i;
+    lt_lock_t *target;
+
+    h.go = t_new_held_lock();
+    h.ack = t_new_held_lock();
+    h.stop = 0;
+    h.errors = 0;
+    if (lt_thread_start(t_handoff_waiter, &h, NULL) != LT_OK) {
+        t_fail(__FILE__, __LINE__, "cannot start the waiter");
+        return;
+    }
+    for (i = 0; i < rounds; i++) {
+        target = t_new_held_lock();
+        h.target = target;
+        h.round = i;
+        lt_lock_release(h.go);
+        if (i % 2) {
+            /* Give the waiter time to block, so that the release must wake
+             * it; even rounds race it instead. */
+            int64_t until = lt_monotonic_us() + 50 + i % 200;
+
+            while (lt_monotonic_us() < until)
+                ;
+        }
+        CHECK_RC(lt_lock_release(target), LT_OK); /* target may be gone now */
+        if (lt_lock_acquire(h.ack, T_LONG, 0) != LT_OK) {
+            t_fail(__FILE__, __LINE__, "the waiter hung in round %d", i);
+            return;
+        }
+    }
+    h.stop = 1;
+    lt_lock_release(h.go);
+    CHECK_RC(lt_lock_acquire(h.ack, T_LONG, 0), LT_OK);
+    CHECK(h.errors == 0);
+    printf("    %d hand-offs\n", rounds);
+    lt_lock_free(h.go);
+    lt_lock_free(h.ack);
+}
+
+/* ---- threads ------------------------------------------------------------------- */
+
+struct t_many {
+    lt_lock_t *mu;
+    lt_lock_t *done; /* released when count reaches target */
+    int count;       /* guarded by mu */
+    int target;      /* guarded by mu; 0 until every thread was started */
+};
+
+static void t_many_arrive(struct t_many *m)
+{
+    lt_lock_t *done = m->done;
+    int last;
+
+    if (lt_lock_acquire(m->mu, T_LONG, 0) != LT_OK) {
+        t_fail(__FILE__, __LINE__, "a counting thread could not get the lock");
+        return;
+    }
+    last = ++m->count == m->target;
+    lt_lock_release(m->mu);
+    /* Last: main frees the locks as soon as done is released. */
+    if (last)
+        lt_lock_release(done);
+}
+
+static void t_many_set_target(struct t_many *m, int target)
+{
+    CHECK_RC(lt_lock_acquire(m->mu, T_LONG, 0), LT_OK);
+    m->target = target;
+    if (m->count == target)
+        lt_lock_release(m->done);
+    lt_lock_release(m->mu);
+}
+
+static void t_count_thread(void *arg)
+{
+    t_many_arrive(arg);
+}
+
+static void test_thousand_threads(void)
+{
+    static struct t_many m;
+    int n = t_scale(1000, 100), started = 0, rc = LT_OK;
+    int64_t t0 = lt_monotonic_us(), elapsed;
+
+    m.mu = t_new_lock();
+    m.done = t_new_held_lock();
+    m.count = m.target = 0;
+    while (started < n) {
+        rc = lt_thread_start(t_count_thread, &m, NULL);
+        if (rc != LT_OK)
+            break;
+        started++;
+    }
+    if (rc != LT_OK)
+        t_fail(__FILE__, __LINE__, "thread %d of %d did not start: %d", started + 1, n, rc);
+    if (started == 0)
+        return;
+    t_many_set_target(&m, started);
+    if (lt_lock_acquire(m.done, 60 * T_SEC, 0) != LT_OK) {
+        t_fail(__FILE__, __LINE__, "only %d of %d threads ran", m.count, started);
+        return;
+    }
+    elapsed = lt_monotonic_us() - t0;
+    printf("    %d threads started and finished in %lld ms (%lld us each)\n",
+           started, (long long)elapsed / 1000, (long long)elapsed / started);
+    CHECK(m.count == started);
+    lt_lock_free(m.mu);
+    lt_lock_free(m.done);
+}
+
+#define T_IDENT_THREADS 8
+
+struct t_ident_shared;
+
+struct t_ident_rec {
+    struct t_ident_shared *sh;
+    uint64_t given;  /* the starter's ident_out */
+    uint64_t seen;   /* lt_get_ident() in the thread */
+    uint64_t native; /* lt_get_native_id() in the thread */
+    int stable;      /* both ids are the same when asked again */
+};
+
+struct t_ident_shared {
+    lt_lock_t *gate; /* held by main while it compares the live threads */
+    struct t_latch arrived;
+    struct t_latch left;
+    struct t_ident_rec recs[T_IDENT_THREADS];
+};
+
+static void t_ident_thread(void *arg)
+{
+    struct t_ident_rec *rec = arg;
+    struct t_ident_shared *sh = rec->sh;
+
+    rec->seen = lt_get_ident();
+    rec->native = lt_get_native_id();
+    rec->stable = lt_get_ident() == rec->seen && lt_get_native_id() == rec->native;
+    /* Harmless, and a no-op when repeated. */
+    lt_thread_started();
+    lt_thread_started();
+    t_latch_count_down(&sh->arrived);
+    /* Stay alive until main has compared the ids of all live threads. */
+    if (lt_lock_acquire(sh->gate, T_LONG, 0) == LT_OK)
+        lt_lock_release(sh->gate);
+    else
+        t_fail(__FILE__, __LINE__, "the gate never opened");
+    t_latch_count_down(&sh->left);
+}
+
+static void test_idents_and_native_ids(void)
+{
+    static struct t_ident_shared sh;
+    uint64_t main_ident = lt_get_ident(), main_native = lt_get_native_id();
+    int have_native = lt_have_native_id(), i, j, started = 0;
+
+    printf("    main: ident %#llx, native id %llu, have_native_id %d\n",
+           (unsigned long long)main_ident, (unsigned long long)main_native,
+           have_native);
+    CHECK(main_ident != 0);
+    CHECK(lt_get_ident() == main_ident);
+    CHECK(lt_get_native_id() == main_native);
+    CHECK(have_native == 0 || have_native == 1);
+    CHECK(have_native ? main_native != 0 : main_native == 0);
+    lt_thread_started(); /* not a thread lt_thread_start() made: no-op */
+
+    sh.gate = t_new_held_lock();
+    t_latch_init(&sh.arrived, T_IDENT_THREADS);
+    t_latch_init(&sh.left, T_IDENT_THREADS);
+    for (i = 0; i < T_IDENT_THREADS; i++) {
+        sh.recs[i].sh = &sh;
+        sh.recs[i].given = 0;
+        if (lt_thread_start(t_ident_thread, &sh.recs[i], &sh.recs[i].given) == LT_OK)
+            started++;
+    }
+    CHECK(started == T_IDENT_THREADS);
+    if (started != T_IDENT_THREADS || !t_latch_wait(&sh.arrived, T_LONG)) {
+        t_fail(__FILE__, __LINE__, "the threads did not all start");
+        return;
+    }
+    for (i = 0; i < T_IDENT_THREADS; i++) {
+        struct t_ident_rec *r = &sh.recs[i];
+
+        CHECK(r->seen != 0);
+        CHECK(r->seen == r->given);
+        CHECK(r->seen != main_ident);
+        CHECK(r->stable);
+        CHECK(have_native ? r->native != 0 && r->native != main_native : r->native == 0);
+        for (j = 0; j < i; j++) {
+            CHECK(sh.recs[j].seen != r->seen);
+            CHECK(!have_native || sh.recs[j].native != r->native);
+        }
+    }
+    lt_lock_release(sh.gate);
+    if (!t_latch_wait(&sh.left, T_LONG)) {
+        t_fail(__FILE__, __LINE__, "the threads did not all finish");
+        return;
+    }
+    lt_lock_free(sh.gate);
+    t_latch_free(&sh.arrived);
+    t_latch_free(&sh.left);
+}
+
+/* Uses some stack, so that a too small stack would crash. */
+static int t_recurse(int depth)
+{
+    volatile char pad[512];
+
+    pad[0] = (char)depth;
+    pad[sizeof pad - 1] = (char)depth;
+    return depth == 0 ? pad[0] : t_recurse(depth - 1) + pad[sizeof pad - 1];
+}
+
+struct t_stack_job {
+    int depth;
+    int result;
+    struct t_latch done;
+};
+
+static void t_stack_thread(void *arg)
+{
+    struct t_stack_job *job = arg;
+
+    job->result = t_recurse(job->depth);
+    t_latch_count_down(&job->done);
+}
+
+/* Runs t_recurse(depth) on a new thread; returns 1 if it finished. */
+static int t_run_on_thread(int depth)
+{
+    static struct t_stack_job job;
+    int rc;
+
+    job.depth = depth;
+    job.result = -1;
+    t_latch_init(&job.done, 1);
+    rc = lt_thread_start(t_stack_thread, &job, NULL);
+    CHECK_RC(rc, LT_OK);
+    if (rc != LT_OK || !t_latch_wait(&job.done, T_LONG))
+        return 0;
+    t_latch_free(&job.done);
+    return job.result == t_recurse(depth);
+}
+
+static void test_stack_size(void)
+{
+    size_t def = lt_stack_size_default();
+    int rc;
+
+    printf("    default stack size: %llu bytes (0: the system's)\n",
+           (unsigned long long)def);
+    CHECK(def == 0 || def >= LT_STACK_SIZE_MIN);
+    CHECK(lt_stack_size_get() == 0);
+    CHECK_RC(lt_stack_size_set(0), LT_OK);
+    CHECK(lt_stack_size_get() == 0);
+    CHECK_RC(lt_stack_size_set(1), LT_EINVAL);
+    CHECK_RC(lt_stack_size_set(4096), LT_EINVAL);
+    CHECK_RC(lt_stack_size_set(32767), LT_EINVAL);
+    CHECK_RC(lt_stack_size_set(LT_STACK_SIZE_MIN - 1), LT_EINVAL);
+    CHECK(lt_stack_size_get() == 0);
+
+    CHECK_RC(lt_stack_size_set((size_t)1 << 20), LT_OK);
+    CHECK(lt_stack_size_get() == (size_t)1 << 20);
+    CHECK_RC(lt_stack_size_set(1), LT_EINVAL);
+    CHECK_RC(lt_stack_size_set(32767), LT_EINVAL);
+    CHECK(lt_stack_size_get() == (size_t)1 << 20); /* unchanged on error */
+    CHECK(t_run_on_thread(256));                   /* 128 KiB of frames */
+
+    /* Some systems want more than 32 KiB (PTHREAD_STACK_MIN); those refuse. */
+    rc = lt_stack_size_set(LT_STACK_SIZE_MIN);
+    CHECK(rc == LT_OK || rc == LT_EINVAL);
+    if (rc == LT_OK) {
+        CHECK(lt_stack_size_get() == LT_STACK_SIZE_MIN);
+        CHECK(t_run_on_thread(4));
+    } else {
+        printf("    this system refuses a stack of LT_STACK_SIZE_MIN bytes\n");
+    }
+
+    /* Absurd sizes: refused at once, or at thread start (see below). */
+    rc = lt_stack_size_set((size_t)-1);
+    CHECK(rc == LT_OK || rc == LT_EINVAL);
+    CHECK_RC(lt_stack_size_set(0), LT_OK);
+    CHECK(lt_stack_size_get() == 0);
+    CHECK(t_run_on_thread(16));
+}
+
+static struct {
+    lt_lock_t *mu;
+    int ran;
+} t_flag;
+
+static void t_set_flag(void *arg)
+{
+    (void)arg;
+    if (lt_lock_acquire(t_flag.mu, T_LONG, 0) == LT_OK) {
+        t_flag.ran = 1;
+        lt_lock_release(t_flag.mu);
+    }
+}
+
+static void test_thread_start_failure(void)
+{
+    const size_t absurd = SIZE_MAX / 2;
+    uint64_t ident = 0;
+    int rc, ran;
+
+    rc = lt_stack_size_set(absurd);
+    if (rc == LT_EINVAL) {
+        printf("    skipped: this system refuses a %llu-byte stack at once\n",
+               (unsigned long long)absurd);
+        CHECK(lt_stack_size_get() == 0);
+        return;
+    }
+    CHECK_RC(rc, LT_OK);
+    t_flag.mu = t_new_lock();
+    t_flag.ran = 0;
+    rc = lt_thread_start(t_set_flag, NULL, &ident);
+    CHECK_RC(lt_stack_size_set(0), LT_OK);
+    if (rc == LT_OK) {
+        printf("    skipped: this system started a thread with a %llu-byte stack\n",
+               (unsigned long long)absurd);
+        return; /* t_flag.mu is leaked: the thread may still use it */
+    }
+    if (rc != LT_EAGAIN && rc != LT_ENOMEM)
+        t_fail(__FILE__, __LINE__, "lt_thread_start returned %d, expected "
+               "LT_EAGAIN or LT_ENOMEM", rc);
+    printf("    a %llu-byte stack: lt_thread_start returned %d\n",
+           (unsigned long long)absurd, rc);
+    t_sleep_us(50000);
+    CHECK_RC(lt_lock_acquire(t_flag.mu, T_LONG, 0), LT_OK);
+    ran = t_flag.ran;
+    lt_lock_release(t_flag.mu);
+    CHECK(ran == 0);
+    lt_lock_free(t_flag.mu);
+    /* Threads still start afterwards. */
+    CHECK(t_run_on_thread(8));
+}
+
+/* ---- driver ------------------------------------------------------------------- */
+
+static const struct {
+    const char *name;
+    void (*fn)(void);
+} t_tests[] = {
+    {"backend_and_constants", test_backend_and_constants},
+    {"monotonic_clock", test_monotonic_clock},
+    {"invalid_arguments", test_invalid_arguments},
+    {"lock_basics", test_lock_basics},
+    {"state_after_timeout", test_state_after_timeout},
+    {"timed_waits_never_early", test_timed_waits_never_early},
+    {"release_from_another_thread", test_release_from_another_thread},
+    {"timeout_max", test_timeout_max},
+    {"contention", test_contention},
+    {"concurrent_releases", test_concurrent_releases},
+    {"free_right_after_handoff", test_free_right_after_handoff},
+    {"thousand_threads", test_thousand_threads},
+    {"idents_and_native_ids", test_idents_and_native_ids},
+    {"stack_size", test_stack_size},
+    {"thread_start_failure", test_thread_start_failure},
+};
+
+int main(void)
+{
+    int passed = 0, failed = 0, i, failures;
+    int64_t t0 = lt_monotonic_us();
+
+    t_quick = getenv("LT_TEST_QUICK") != NULL;
+    t_report = t_new_lock();
+    t_never = t_new_held_lock();
+    for (i = 0; i < (int)(sizeof t_tests / sizeof t_tests[0]); i++) {
+        int64_t t1 = lt_monotonic_us();
+
+        printf("%s\n", t_tests[i].name);
+        fflush(stdout);
+        t_tests[i].fn();
+        CHECK_RC(lt_lock_acquire(t_report, T_LONG, 0), LT_OK);
+        failures = t_failures;
+        t_failures = 0;
+        lt_lock_release(t_report);
+        printf("    %s (%lld ms)\n", failures ? "FAILED" : "ok",
+               (long long)(lt_monotonic_us() - t1) / 1000);
+        if (failures)
+            failed++;
+        else
+            passed++;
+    }
+    printf("test_core: %lld ms\n", (long long)(lt_monotonic_us() - t0) / 1000);
+    printf("%d passed, %d failed\n", passed, failed);
+    if (failed == 0) {
+        lt_lock_free(t_report);
+        lt_lock_free(t_never);
+    }
+    return failed ? 1 : 0;
+}
