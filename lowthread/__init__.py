@@ -7,30 +7,22 @@ interpreter it supports.
 
 import atexit
 
-from . import _callbacks  # noqa: F401  (registers the thread entry point)
+from . import (
+    _callbacks,  # noqa: F401  (registers the thread entry point)
+    _threads,
+)
 from ._interrupt import interrupt_main
 from ._lock import allocate_lock, lock
-from ._threads import (
-    _close_at_exit,
-    _count,
-    exit,
-    get_ident,
-    start_new_thread,
-    stack_size,
-)
+from ._threads import _count as _count
+from ._threads import exit, get_ident, stack_size, start_new_thread
 from ._timeout import TIMEOUT_MAX
-from ._version import __version__
-from . import _threads
+from ._version import __version__ as __version__
 
 error = RuntimeError
 LockType = lock
 allocate = allocate_lock
 start_new = start_new_thread
 exit_thread = exit
-if hasattr(_threads, "get_native_id"):
-    get_native_id = _threads.get_native_id
-
-atexit.register(_close_at_exit)
 
 __all__ = [
     "LockType",
@@ -47,5 +39,8 @@ __all__ = [
     "start_new",
     "start_new_thread",
 ]
-if "get_native_id" in globals():
+if hasattr(_threads, "get_native_id"):
+    get_native_id = _threads.get_native_id
     __all__.append("get_native_id")
+
+atexit.register(_threads.at_exit)

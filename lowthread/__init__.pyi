@@ -1,7 +1,8 @@
 # Type stubs for lowthread's public API (the same surface as CPython 3.13's _thread).
 import signal
+from collections.abc import Mapping
 from types import TracebackType
-from typing import Any, Callable, Mapping, NoReturn, Optional, Tuple, Type, final
+from typing import Any, Callable, NoReturn, final
 
 __version__: str
 
@@ -21,9 +22,9 @@ class lock:
     def __enter__(self, blocking: bool = ..., timeout: float = ...) -> bool: ...
     def __exit__(
         self,
-        exc_type: Optional[Type[BaseException]],
-        exc_value: Optional[BaseException],
-        traceback: Optional[TracebackType],
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
     ) -> None: ...
 
 LockType = lock
@@ -31,10 +32,10 @@ LockType = lock
 def allocate_lock() -> lock: ...
 def allocate() -> lock: ...
 def start_new_thread(
-    function: Callable[..., object], args: Tuple[Any, ...], kwargs: Mapping[str, Any] = ..., /
+    function: Callable[..., object], args: tuple[Any, ...], kwargs: Mapping[str, Any] = ..., /
 ) -> int: ...
 def start_new(
-    function: Callable[..., object], args: Tuple[Any, ...], kwargs: Mapping[str, Any] = ..., /
+    function: Callable[..., object], args: tuple[Any, ...], kwargs: Mapping[str, Any] = ..., /
 ) -> int: ...
 def interrupt_main(signum: int = signal.SIGINT, /) -> None: ...
 def exit() -> NoReturn: ...

@@ -20,7 +20,7 @@ def _set_interrupt_ex():
     return fn
 
 
-_native = []
+_native: list = []
 
 
 def interrupt_main(signum=signal.SIGINT, /):

@@ -4,6 +4,7 @@ import builtins
 import operator
 import os
 import sys
+import time
 
 from . import _unraisable
 from ._lowthread import ffi, lib
@@ -17,7 +18,9 @@ if lib.lt_have_native_id():
 _handles = set()
 # Threads running their function: what _count() counts.
 _running = set()
-_NO_KWARGS = {}
+_NO_KWARGS: dict = {}
+# Set once the interpreter has begun to exit (see at_exit).
+_exiting = False
 _SHUTDOWN_MSG = "can't create new thread at interpreter shutdown"
 # 3.13 raises this subclass of RuntimeError; older interpreters lack it.
 _FinalizationError = getattr(builtins, "PythonFinalizationError", RuntimeError)
@@ -71,12 +74,13 @@ def start_new_thread(*args, **kwargs):
         if rc == lib.LT_ENOMEM:
             raise MemoryError()
         raise RuntimeError("can't start new thread")
+    if _exiting:
+        _settle(lambda: start.handle in _handles)
     return ident[0]
 
 
 def bootstrap(arg):
     """The body of every thread lowthread starts, entered from the C core."""
-    lib.lt_thread_started()
     start = ffi.from_handle(arg)
     _handles.discard(start.handle)
     start.ident = get_ident()
@@ -112,10 +116,26 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-def _close_at_exit():
-    # A thread whose first call into Python races interpreter finalization can
-    # crash it; once this returns, no lowthread thread enters Python anew.
-    lib.lt_threads_close(1_000_000)
+def _settle(starting, seconds=1.0):
+    # Sleeps, so that the starting threads can take the GIL and enter Python.
+    deadline = time.monotonic() + seconds
+    while starting() and time.monotonic() < deadline:
+        time.sleep(0.0005)
+
+
+def at_exit():
+    """Let no thread make its first call into Python while the interpreter ends.
+
+    A thread created in C enters Python through cffi, which makes its thread
+    state on that first call; if the call races interpreter finalization the
+    process can crash (seen on CPython 3.13).  So at exit: wait for threads
+    already started to enter, and from then on make every start wait for its
+    thread to enter before it returns.  Starts stay allowed until the
+    interpreter is finalizing, as with the native _thread.
+    """
+    global _exiting
+    _exiting = True
+    _settle(lambda: _handles)
 
 
 def exit():
@@ -134,7 +154,7 @@ def stack_size(*args, **kwargs):
         raise TypeError("stack_size() takes no keyword arguments")
     if len(args) > 1:
         raise TypeError(f"stack_size() takes at most 1 argument ({len(args)} given)")
-    size = operator.index(args[0]) if args else 0
+    size = int(operator.index(args[0])) if args else 0  # int(): index(True) is True on 3.9
     if not -(2 ** 63) <= size < 2 ** 63:
         raise OverflowError("Python int too large to convert to C ssize_t")
     if size < 0:

@@ -14,7 +14,7 @@ from ._lock import allocate_lock
 ERR_MSG = "Exception ignored in thread started by"
 
 _learn_lock = allocate_lock()
-_hookargs_type = []
+_hookargs_type: list = []
 
 
 class _Probe(Exception):
@@ -30,7 +30,7 @@ def _learn_type():
     with _learn_lock:
         if _hookargs_type:
             return _hookargs_type[0]
-        seen = []
+        seen: list = []
         previous = sys.unraisablehook
         sys.unraisablehook = seen.append
         try:
