@@ -42,6 +42,7 @@ extern "C" {
 #define LT_ECLOSED (-5)    /* lt_threads_close() was called: no new threads */
 #define LT_ENOTSUP (-6)    /* not supported on this platform */
 #define LT_ESYS (-7)       /* another system error; see errno/GetLastError */
+#define LT_EDEADLK (-8)    /* a thread tried to join itself */
 
 /* ---- limits and build facts -------------------------------------------- */
 
@@ -147,6 +148,82 @@ void lt_thread_started(void);
  * but not the parent's threads, so it waits for none of them.
  * Returns LT_OK, or LT_TIMEDOUT if some thread is still starting up. */
 int lt_threads_close(int64_t timeout_us);
+
+/* ---- joinable threads ----------------------------------------------------- */
+
+/* The handle of a joinable thread.  It owns the OS thread until the thread
+ * is joined (lt_thread_join) or let go (lt_thread_set_done, lt_thread_free),
+ * and it stays valid, whatever the thread does, until lt_thread_free().
+ * Its "done" event is set by the thread itself just before it ends, after
+ * fn returned (or, when lt_threads_close() stopped it at the gate, without
+ * calling fn), or by lt_thread_set_done().
+ * After fork(), in the child, the handles of the parent's threads (all but
+ * the handle of the forking thread itself, if it is a joinable thread) are
+ * done: their threads do not exist there, so join returns LT_OK at once and
+ * nothing ever joins or detaches them through the system (that would hang
+ * or crash). */
+typedef struct lt_thread_s lt_thread_t;
+
+/* Like lt_thread_start() (same stack size, start-up gate, errors, and
+ * nothing run or leaked on failure), but the thread is joinable: its handle
+ * is stored in *thread_out, which the caller must pass to lt_thread_free()
+ * once, joined or not.
+ * Returns LT_OK, LT_EINVAL (fn or thread_out is NULL), LT_ENOMEM, LT_EAGAIN,
+ * LT_ECLOSED or LT_ESYS (*thread_out and *ident_out are left unchanged). */
+int lt_thread_start_joinable(lt_thread_fn fn, void *arg, lt_thread_t **thread_out,
+                             uint64_t *ident_out);
+
+/* Waits at most timeout_us (see Conventions; flags as for lt_lock_acquire)
+ * for the thread's done event, then joins the OS thread, once however many
+ * threads join at the same time: a concurrent joiner waits for that OS join
+ * to finish.  Joining again later returns LT_OK at once.  When the event was
+ * set by lt_thread_set_done() the OS thread is not joined (it was
+ * detached); the call returns LT_OK at once.
+ * Returns LT_OK, LT_TIMEDOUT, LT_INTR, LT_EINVAL (thread is NULL or flags
+ * unknown), LT_EDEADLK (called by the thread itself before its done event
+ * was set; even with a timeout of 0) or LT_ESYS. */
+int lt_thread_join(lt_thread_t *thread, int64_t timeout_us, int flags);
+
+/* 1 once the thread's done event is set (see lt_thread_t), else 0 (also for
+ * NULL).  As for lt_lock_locked(), a 0 may be stale on return. */
+int lt_thread_is_done(const lt_thread_t *thread);
+
+/* Sets the done event without waiting and, unless the thread was already
+ * joined, detaches the OS thread, which runs on, never to be joined (for a
+ * handle whose thread must not be joined, or whose end is tracked another
+ * way).  Idempotent.  Returns LT_OK or LT_EINVAL (thread is NULL). */
+int lt_thread_set_done(lt_thread_t *thread);
+
+/* Frees a handle made by lt_thread_start_joinable(); never blocks.  A thread
+ * that was neither joined nor detached is detached and runs on.  NULL is
+ * accepted and ignored.  No other thread may use the handle during or
+ * after the call. */
+void lt_thread_free(lt_thread_t *thread);
+
+/* ---- thread names ---------------------------------------------------------- */
+
+/* The longest name, in bytes without the NUL, that the system keeps for a
+ * thread: 15 on Linux, 63 on macOS, 19 on FreeBSD, 23 on OpenBSD, 31 on
+ * NetBSD, 32766 on Windows 10 1607 and later; 0 where threads cannot be
+ * named (lt_thread_set_name returns LT_ENOTSUP there). */
+size_t lt_thread_name_max(void);
+
+/* Sets the calling thread's name as the system shows it (debuggers, ps,
+ * /proc/self/task/TID/comm).  name is UTF-8; a longer name than
+ * lt_thread_name_max() is cut to it, on a character boundary, so that no
+ * half character is left.  On Windows it is converted to UTF-16 (invalid
+ * sequences become U+FFFD) for SetThreadDescription().
+ * Returns LT_OK, LT_EINVAL (name is NULL), LT_ENOTSUP, LT_ENOMEM or
+ * LT_ESYS. */
+int lt_thread_set_name(const char *name);
+
+/* Stores the calling thread's system name, NUL-terminated and in UTF-8, in
+ * buf; a name longer than size - 1 bytes is cut on a character boundary.
+ * A thread that was never named has the system's default (Linux: the name
+ * of the thread that created it; Windows: "").
+ * Returns LT_OK, LT_EINVAL (buf is NULL or size is 0), LT_ENOTSUP, LT_ENOMEM
+ * or LT_ESYS. */
+int lt_thread_get_name(char *buf, size_t size);
 
 /* ---- identity ------------------------------------------------------------ */
 

@@ -4,7 +4,8 @@
  * Everything here is Win32: SRWLOCK + CONDITION_VARIABLE for the locks and
  * the thread registry, QueryPerformanceCounter for the clock, _beginthreadex
  * for threads and a TLS slot for the per-thread start-up flag.  It needs
- * Windows Vista or later and compiles with MSVC and with mingw-w64.
+ * Windows Vista or later and compiles with MSVC and with mingw-w64; thread
+ * names need Windows 10 1607 (looked up at run time).
  *
  * Waits on Windows cannot be interrupted: LT_WAIT_INTR is accepted and
  * ignored, as CPython <= 3.13 ignores intr_flag in thread_nt.h.  Ctrl-C is
@@ -24,6 +25,7 @@
 #include <errno.h>
 #include <process.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "lowthread.h"
 
@@ -302,13 +304,60 @@ static BOOL CALLBACK lt__tls_init(PINIT_ONCE once, PVOID param, PVOID *ctx)
 struct lt__boot {
     lt_thread_fn fn;
     void *arg;
+    lt_thread_t *handle; /* NULL for a detached thread */
 };
+
+/* What the handle of a joinable thread still owes the system. */
+enum {
+    LT__OS_OWNED,   /* the HANDLE is to be waited for and closed, or closed */
+    LT__OS_JOINING, /* a joiner waits for it, outside lt__reg_mu */
+    LT__OS_RELEASED /* closed: nothing left to do */
+};
+
+struct lt_thread_s {
+    HANDLE thread;
+    DWORD id;        /* GetCurrentThreadId() inside the thread */
+    lt_lock_t *done; /* held until the done event is set */
+    /* Guarded by lt__reg_mu. */
+    int finished; /* the done event is set */
+    int os;       /* LT__OS_* */
+    int refs;     /* the caller's, and the thread's until it ends */
+};
+
+/* Broadcast (under lt__reg_mu) when an OS join ends. */
+static CONDITION_VARIABLE lt__join_cv = CONDITION_VARIABLE_INIT;
+
+static void lt__handle_destroy(lt_thread_t *h)
+{
+    lt_lock_free(h->done);
+    free(h);
+}
+
+/* The end of a joinable thread: sets the done event, then gives up the
+ * thread's reference to the handle, which the caller may have freed. */
+static void lt__thread_finish(lt_thread_t *h)
+{
+    int last;
+
+    AcquireSRWLockExclusive(&lt__reg_mu);
+    h->finished = 1;
+    ReleaseSRWLockExclusive(&lt__reg_mu);
+    /* Wakes the joiners; LT_ENOTLOCKED after lt_thread_set_done(), which
+     * released it already. */
+    lt_lock_release(h->done);
+    AcquireSRWLockExclusive(&lt__reg_mu);
+    last = --h->refs == 0;
+    ReleaseSRWLockExclusive(&lt__reg_mu);
+    if (last)
+        lt__handle_destroy(h);
+}
 
 static unsigned __stdcall lt__bootstrap(void *p)
 {
     struct lt__boot *boot = (struct lt__boot *)p;
     lt_thread_fn fn = boot->fn;
     void *arg = boot->arg;
+    lt_thread_t *handle = boot->handle;
     int closed;
 
     free(boot);
@@ -319,13 +368,14 @@ static unsigned __stdcall lt__bootstrap(void *p)
     if (!closed)
         lt__reg_starting++;
     ReleaseSRWLockExclusive(&lt__reg_mu);
-    if (closed)
-        return 0;
-
-    /* lt_thread_start allocated the index before creating this thread. */
-    TlsSetValue(lt__tls_index, &lt__tls_pending);
-    fn(arg);
-    lt_thread_started(); /* fn returned: started up, if not said already */
+    if (!closed) {
+        /* lt__start allocated the index before creating this thread. */
+        TlsSetValue(lt__tls_index, &lt__tls_pending);
+        fn(arg);
+        lt_thread_started(); /* fn returned: started up, if not said already */
+    }
+    if (handle != NULL)
+        lt__thread_finish(handle);
     return 0;
 }
 
@@ -357,16 +407,17 @@ void lt_thread_started(void)
     SetLastError(err);
 }
 
-int lt_thread_start(lt_thread_fn fn, void *arg, uint64_t *ident_out)
+/* What lt_thread_start() and lt_thread_start_joinable() share: the gate,
+ * the TLS slot, the stack size and the thread itself.  handle is NULL for a
+ * detached thread; on failure the caller still owns it.  On success the
+ * thread's HANDLE is stored in *thread and its id in *tid. */
+static int lt__start(lt_thread_fn fn, void *arg, lt_thread_t *handle,
+                     HANDLE *thread, unsigned *tid)
 {
     struct lt__boot *boot;
-    uintptr_t handle;
-    unsigned tid = 0;
+    uintptr_t h;
     size_t stack_size;
     int closed;
-
-    if (fn == NULL)
-        return LT_EINVAL;
 
     AcquireSRWLockShared(&lt__reg_mu);
     closed = lt__reg_closed;
@@ -387,28 +438,201 @@ int lt_thread_start(lt_thread_fn fn, void *arg, uint64_t *ident_out)
     }
     boot->fn = fn;
     boot->arg = arg;
+    boot->handle = handle;
 
     /* stack_size is 0 (the executable's default) or below 256 MiB, so it
      * fits an unsigned.  With STACK_SIZE_PARAM_IS_A_RESERVATION it is the
      * address space reserved, not the memory committed up front. */
-    handle = _beginthreadex(NULL, (unsigned)stack_size, lt__bootstrap, boot,
-                            stack_size != 0 ? STACK_SIZE_PARAM_IS_A_RESERVATION
-                                            : 0,
-                            &tid);
-    if (handle == 0) {
+    h = _beginthreadex(NULL, (unsigned)stack_size, lt__bootstrap, boot,
+                       stack_size != 0 ? STACK_SIZE_PARAM_IS_A_RESERVATION : 0,
+                       tid);
+    if (h == 0) {
         DWORD err = GetLastError();
         int rc = errno == ENOMEM ? LT_ENOMEM : LT_EAGAIN;
         free(boot);
         SetLastError(err);
         return rc;
     }
+    *thread = (HANDLE)h;
+    return LT_OK;
+}
+
+int lt_thread_start(lt_thread_fn fn, void *arg, uint64_t *ident_out)
+{
+    HANDLE thread;
+    unsigned tid = 0;
+    int rc;
+
+    if (fn == NULL)
+        return LT_EINVAL;
+    rc = lt__start(fn, arg, NULL, &thread, &tid);
+    if (rc != LT_OK)
+        return rc;
     /* Detached: the thread runs on without its handle. */
-    CloseHandle((HANDLE)handle);
+    CloseHandle(thread);
     /* The id _beginthreadex reports is the one GetCurrentThreadId() gives
      * inside the thread; it stays right even if the thread has ended. */
     if (ident_out != NULL)
         *ident_out = (uint64_t)tid;
     return LT_OK;
+}
+
+int lt_thread_start_joinable(lt_thread_fn fn, void *arg, lt_thread_t **thread_out,
+                             uint64_t *ident_out)
+{
+    lt_thread_t *h;
+    unsigned tid = 0;
+    int rc;
+
+    if (fn == NULL || thread_out == NULL)
+        return LT_EINVAL;
+    h = (lt_thread_t *)malloc(sizeof(*h));
+    if (h == NULL) {
+        SetLastError(ERROR_NOT_ENOUGH_MEMORY);
+        return LT_ENOMEM;
+    }
+    rc = lt_lock_new(&h->done);
+    if (rc != LT_OK) {
+        free(h);
+        return rc;
+    }
+    lt_lock_acquire(h->done, 0, 0); /* a new lock: always free */
+    h->finished = 0;
+    h->os = LT__OS_OWNED;
+    h->refs = 2;
+    rc = lt__start(fn, arg, h, &h->thread, &tid);
+    if (rc != LT_OK) {
+        DWORD err = GetLastError();
+        lt__handle_destroy(h);
+        SetLastError(err);
+        return rc;
+    }
+    /* The thread never reads these, so they may be stored after it runs. */
+    h->id = (DWORD)tid;
+    if (ident_out != NULL)
+        *ident_out = (uint64_t)tid;
+    *thread_out = h;
+    return LT_OK;
+}
+
+int lt_thread_join(lt_thread_t *h, int64_t timeout_us, int flags)
+{
+    int finished, join_now = 0, rc;
+    DWORD wait;
+
+    if (h == NULL || (flags & ~LT_WAIT_INTR) != 0)
+        return LT_EINVAL;
+    AcquireSRWLockShared(&lt__reg_mu);
+    finished = h->finished;
+    ReleaseSRWLockShared(&lt__reg_mu);
+    /* The id cannot have been reused by another thread yet: the handle
+     * keeps the thread object open until the OS join or a detach, and both
+     * set finished first (a free ends the handle's use). */
+    if (!finished && h->id == GetCurrentThreadId())
+        return LT_EDEADLK;
+
+    if (!finished) {
+        rc = lt_lock_acquire(h->done, timeout_us, flags);
+        if (rc == LT_OK) {
+            /* Released again at once: the event stays set for every other
+             * joiner, present and future. */
+            lt_lock_release(h->done);
+        } else if (rc == LT_TIMEDOUT) {
+            /* Another joiner may have held the lock for that instant. */
+            AcquireSRWLockShared(&lt__reg_mu);
+            finished = h->finished;
+            ReleaseSRWLockShared(&lt__reg_mu);
+            if (!finished)
+                return rc;
+        } else {
+            return rc;
+        }
+    }
+
+    /* The join-once guard: the wait runs outside the lock (the thread takes
+     * it on its way out); a concurrent joiner waits for it, briefly, since
+     * the thread is ending. */
+    AcquireSRWLockExclusive(&lt__reg_mu);
+    while (h->os == LT__OS_JOINING)
+        SleepConditionVariableSRW(&lt__join_cv, &lt__reg_mu, INFINITE, 0);
+    if (h->os == LT__OS_OWNED) {
+        h->os = LT__OS_JOINING;
+        join_now = 1;
+    }
+    h->finished = 1;
+    ReleaseSRWLockExclusive(&lt__reg_mu);
+    if (!join_now)
+        return LT_OK;
+    wait = WaitForSingleObject(h->thread, INFINITE);
+    if (wait == WAIT_OBJECT_0) {
+        CloseHandle(h->thread);
+        AcquireSRWLockExclusive(&lt__reg_mu);
+        h->os = LT__OS_RELEASED;
+        WakeAllConditionVariable(&lt__join_cv);
+        ReleaseSRWLockExclusive(&lt__reg_mu);
+        return LT_OK;
+    } else {
+        /* Only an invalid handle fails: keep it owned for lt_thread_free. */
+        DWORD err = GetLastError();
+        AcquireSRWLockExclusive(&lt__reg_mu);
+        h->os = LT__OS_OWNED;
+        WakeAllConditionVariable(&lt__join_cv);
+        ReleaseSRWLockExclusive(&lt__reg_mu);
+        SetLastError(err);
+        return LT_ESYS;
+    }
+}
+
+int lt_thread_is_done(const lt_thread_t *h)
+{
+    int done;
+
+    if (h == NULL)
+        return 0;
+    AcquireSRWLockShared(&lt__reg_mu);
+    done = h->finished;
+    ReleaseSRWLockShared(&lt__reg_mu);
+    return done != 0;
+}
+
+int lt_thread_set_done(lt_thread_t *h)
+{
+    int detach = 0;
+
+    if (h == NULL)
+        return LT_EINVAL;
+    AcquireSRWLockExclusive(&lt__reg_mu);
+    h->finished = 1;
+    if (h->os == LT__OS_OWNED) {
+        h->os = LT__OS_RELEASED;
+        detach = 1;
+    }
+    ReleaseSRWLockExclusive(&lt__reg_mu);
+    if (detach)
+        CloseHandle(h->thread);
+    /* Wakes the joiners (they find the OS thread released); LT_ENOTLOCKED
+     * when the event was set already. */
+    lt_lock_release(h->done);
+    return LT_OK;
+}
+
+void lt_thread_free(lt_thread_t *h)
+{
+    int detach = 0, last;
+
+    if (h == NULL)
+        return;
+    AcquireSRWLockExclusive(&lt__reg_mu);
+    if (h->os == LT__OS_OWNED) {
+        h->os = LT__OS_RELEASED;
+        detach = 1;
+    }
+    last = --h->refs == 0;
+    ReleaseSRWLockExclusive(&lt__reg_mu);
+    if (detach)
+        CloseHandle(h->thread);
+    if (last)
+        lt__handle_destroy(h);
 }
 
 int lt_threads_close(int64_t timeout_us)
@@ -465,6 +689,134 @@ uint64_t lt_get_ident(void)
 uint64_t lt_get_native_id(void) { return (uint64_t)GetCurrentThreadId(); }
 
 int lt_have_native_id(void) { return 1; }
+
+/* ---- thread names -------------------------------------------------------- */
+
+/* The longest thread description, in UTF-16 units: a UNICODE_STRING holds
+ * at most 32767, and the kernel keeps the NUL out of it. */
+#define LT__NAME_MAX 32766
+
+typedef HRESULT(WINAPI *lt__set_desc_fn)(HANDLE, PCWSTR);
+typedef HRESULT(WINAPI *lt__get_desc_fn)(HANDLE, PWSTR *);
+
+/* A function of kernel32 that older Windows lacks, or NULL.  The module is
+ * always loaded; its handle needs no reference. */
+static FARPROC lt__kernel32(const char *name)
+{
+    HMODULE k32 = GetModuleHandleW(L"kernel32.dll");
+
+    return k32 != NULL ? GetProcAddress(k32, name) : NULL;
+}
+
+/* The casts go through void (*)(void), the type that the compilers accept
+ * as a stand-in for any function pointer. */
+static lt__set_desc_fn lt__set_desc(void)
+{
+    return (lt__set_desc_fn)(void (*)(void))lt__kernel32("SetThreadDescription");
+}
+
+static lt__get_desc_fn lt__get_desc(void)
+{
+    return (lt__get_desc_fn)(void (*)(void))lt__kernel32("GetThreadDescription");
+}
+
+/* The length of the longest prefix of s, at most max bytes, that does not
+ * end inside a UTF-8 character (see lt_posix.c). */
+static size_t lt__utf8_prefix(const char *s, size_t max)
+{
+    size_t n = strlen(s);
+
+    if (n <= max)
+        return n;
+    n = max;
+    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+        n--;
+    return n;
+}
+
+size_t lt_thread_name_max(void)
+{
+    /* In UTF-8 bytes: a byte never makes more than one UTF-16 unit. */
+    return lt__set_desc() != NULL ? LT__NAME_MAX : 0;
+}
+
+int lt_thread_set_name(const char *name)
+{
+    lt__set_desc_fn set_desc = lt__set_desc();
+    WCHAR *wide;
+    size_t n;
+    int len;
+    HRESULT hr;
+
+    if (name == NULL)
+        return LT_EINVAL;
+    if (set_desc == NULL)
+        return LT_ENOTSUP;
+    n = lt__utf8_prefix(name, LT__NAME_MAX);
+    if (n == 0) {
+        hr = set_desc(GetCurrentThread(), L"");
+    } else {
+        len = MultiByteToWideChar(CP_UTF8, 0, name, (int)n, NULL, 0);
+        if (len <= 0)
+            return LT_ESYS;
+        wide = (WCHAR *)malloc(((size_t)len + 1) * sizeof(WCHAR));
+        if (wide == NULL) {
+            SetLastError(ERROR_NOT_ENOUGH_MEMORY);
+            return LT_ENOMEM;
+        }
+        MultiByteToWideChar(CP_UTF8, 0, name, (int)n, wide, len);
+        wide[len] = 0;
+        hr = set_desc(GetCurrentThread(), wide);
+        free(wide);
+    }
+    if (FAILED(hr)) {
+        SetLastError((DWORD)hr);
+        return LT_ESYS;
+    }
+    return LT_OK;
+}
+
+int lt_thread_get_name(char *buf, size_t size)
+{
+    lt__get_desc_fn get_desc = lt__get_desc();
+    PWSTR wide = NULL;
+    char *utf8;
+    int len;
+    size_t n;
+    HRESULT hr;
+
+    if (buf == NULL || size == 0)
+        return LT_EINVAL;
+    if (get_desc == NULL)
+        return LT_ENOTSUP;
+    hr = get_desc(GetCurrentThread(), &wide);
+    if (FAILED(hr)) {
+        SetLastError((DWORD)hr);
+        return LT_ESYS;
+    }
+    /* Converted whole, then cut on a character boundary: converting
+     * straight into a short buf would fail rather than cut. */
+    len = WideCharToMultiByte(CP_UTF8, 0, wide, -1, NULL, 0, NULL, NULL);
+    if (len <= 0) {
+        DWORD err = GetLastError();
+        LocalFree(wide);
+        SetLastError(err);
+        return LT_ESYS;
+    }
+    utf8 = (char *)malloc((size_t)len);
+    if (utf8 == NULL) {
+        LocalFree(wide);
+        SetLastError(ERROR_NOT_ENOUGH_MEMORY);
+        return LT_ENOMEM;
+    }
+    WideCharToMultiByte(CP_UTF8, 0, wide, -1, utf8, len, NULL, NULL);
+    LocalFree(wide);
+    n = lt__utf8_prefix(utf8, size - 1);
+    memcpy(buf, utf8, n);
+    buf[n] = '\0';
+    free(utf8);
+    return LT_OK;
+}
 
 /* ---- stack size -------------------------------------------------------- */
 

@@ -1001,6 +1001,397 @@ static void test_thread_start_failure(void)
     CHECK(t_run_on_thread(8));
 }
 
+/* ---- joinable threads ------------------------------------------------------------ */
+
+/* A joinable thread's job: it waits for gate (if any), then records that it
+ * ran, and may try to join its own handle. */
+struct t_join_job {
+    lt_lock_t *gate;      /* held by the test until the thread may go on */
+    lt_lock_t *finished;  /* held until fn is about to return */
+    lt_thread_t *self;    /* stored before gate is released */
+    int self_join;        /* fn joins self (with timeouts 0 and 10 ms) */
+    int self_rc0, self_rc; /* what those joins returned */
+    int ran;              /* the side effect a join must make visible */
+};
+
+static void t_join_job_init(struct t_join_job *job, int self_join)
+{
+    job->gate = t_new_held_lock();
+    job->finished = t_new_held_lock();
+    job->self = NULL;
+    job->self_join = self_join;
+    job->self_rc0 = job->self_rc = 99;
+    job->ran = 0;
+}
+
+static void t_join_job_free(struct t_join_job *job)
+{
+    lt_lock_free(job->gate);
+    lt_lock_free(job->finished);
+}
+
+static void t_join_fn(void *arg)
+{
+    struct t_join_job *job = arg;
+
+    if (lt_lock_acquire(job->gate, T_LONG, 0) != LT_OK)
+        return; /* the test fails on ran == 0 */
+    if (job->self_join) {
+        job->self_rc0 = lt_thread_join(job->self, 0, 0);
+        job->self_rc = lt_thread_join(job->self, 10000, LT_WAIT_INTR);
+    }
+    t_sleep_us(20000); /* so that a join that does not wait would see 0 */
+    job->ran = 1;
+    lt_lock_release(job->finished);
+}
+
+static lt_thread_t *t_start_joinable(struct t_join_job *job)
+{
+    lt_thread_t *h = NULL;
+    uint64_t ident = 0;
+    int rc = lt_thread_start_joinable(t_join_fn, job, &h, &ident);
+
+    CHECK_RC(rc, LT_OK);
+    if (rc != LT_OK || h == NULL) {
+        printf("    cannot start a joinable thread\n");
+        exit(2);
+    }
+    CHECK(ident != 0 && ident != lt_get_ident());
+    job->self = h;
+    return h;
+}
+
+static void test_joinable_invalid_arguments(void)
+{
+    lt_thread_t *h = NULL;
+    uint64_t ident = 7;
+
+    CHECK_RC(lt_thread_start_joinable(NULL, NULL, &h, &ident), LT_EINVAL);
+    CHECK_RC(lt_thread_start_joinable(t_join_fn, NULL, NULL, &ident), LT_EINVAL);
+    CHECK(h == NULL && ident == 7);
+    CHECK_RC(lt_thread_join(NULL, 0, 0), LT_EINVAL);
+    CHECK_RC(lt_thread_join(NULL, -1, LT_WAIT_INTR), LT_EINVAL);
+    CHECK(lt_thread_is_done(NULL) == 0);
+    CHECK_RC(lt_thread_set_done(NULL), LT_EINVAL);
+    lt_thread_free(NULL);
+    CHECK(LT_EDEADLK < 0 && LT_EDEADLK != LT_ESYS && LT_EDEADLK != LT_ENOTSUP);
+}
+
+static void test_joinable_join(void)
+{
+    struct t_join_job job;
+    lt_thread_t *h;
+    int64_t t0, elapsed;
+
+    t_join_job_init(&job, 0);
+    h = t_start_joinable(&job);
+    CHECK(lt_thread_is_done(h) == 0);
+    CHECK_RC(lt_thread_join(h, 0, 0), LT_TIMEDOUT);
+    CHECK_RC(lt_thread_join(h, 0, 2), LT_EINVAL);
+
+    /* A timed join of a running thread: never early. */
+    t0 = lt_monotonic_us();
+    CHECK_RC(lt_thread_join(h, 50000, 0), LT_TIMEDOUT);
+    elapsed = lt_monotonic_us() - t0;
+    if (elapsed < 50000 || elapsed > 50000 + T_SLOP)
+        t_fail(__FILE__, __LINE__, "a 50 ms join took %lld us", (long long)elapsed);
+    CHECK_RC(lt_thread_join(h, 10000, LT_WAIT_INTR), LT_TIMEDOUT);
+    CHECK(lt_thread_is_done(h) == 0);
+
+    lt_lock_release(job.gate);
+    CHECK_RC(lt_thread_join(h, T_LONG, 0), LT_OK);
+    CHECK(job.ran == 1); /* fn's effect is visible after the join */
+    CHECK(lt_thread_is_done(h) == 1);
+    /* Later joins return at once, whatever the timeout. */
+    t0 = lt_monotonic_us();
+    CHECK_RC(lt_thread_join(h, 0, 0), LT_OK);
+    CHECK_RC(lt_thread_join(h, -1, LT_WAIT_INTR), LT_OK);
+    CHECK(lt_monotonic_us() - t0 < T_SLOP);
+    CHECK_RC(lt_thread_set_done(h), LT_OK); /* after a join: nothing to do */
+    CHECK(lt_thread_is_done(h) == 1);
+    lt_thread_free(h);
+    t_join_job_free(&job);
+
+    /* A join that waits forever. */
+    t_join_job_init(&job, 0);
+    h = t_start_joinable(&job);
+    lt_lock_release(job.gate);
+    CHECK_RC(lt_thread_join(h, -1, 0), LT_OK);
+    CHECK(job.ran == 1);
+    lt_thread_free(h);
+    t_join_job_free(&job);
+}
+
+#define T_JOINERS 4
+
+struct t_joiner {
+    lt_thread_t *h;
+    int rc[T_JOINERS];
+    int next;
+    lt_lock_t *mu; /* guards rc and next */
+    struct t_latch arrived, left;
+};
+
+static void t_joiner_fn(void *arg)
+{
+    struct t_joiner *j = arg;
+    int rc, i;
+
+    t_latch_count_down(&j->arrived);
+    rc = lt_thread_join(j->h, T_LONG, 0);
+    CHECK_RC(lt_lock_acquire(j->mu, T_LONG, 0), LT_OK);
+    i = j->next++;
+    j->rc[i] = rc;
+    lt_lock_release(j->mu);
+    t_latch_count_down(&j->left);
+}
+
+static void test_joinable_concurrent_joins(void)
+{
+    static struct t_joiner j;
+    struct t_join_job job;
+    int i, rounds = t_scale(20, 3), r;
+
+    for (r = 0; r < rounds; r++) {
+        t_join_job_init(&job, 0);
+        j.h = t_start_joinable(&job);
+        j.next = 0;
+        j.mu = t_new_lock();
+        t_latch_init(&j.arrived, T_JOINERS);
+        t_latch_init(&j.left, T_JOINERS);
+        for (i = 0; i < T_JOINERS; i++) {
+            j.rc[i] = 99;
+            CHECK_RC(lt_thread_start(t_joiner_fn, &j, NULL), LT_OK);
+        }
+        CHECK(t_latch_wait(&j.arrived, T_LONG));
+        if (r % 2 == 0)
+            t_sleep_us(2000); /* most joiners are waiting by now */
+        lt_lock_release(job.gate);
+        if (!t_latch_wait(&j.left, T_LONG)) {
+            t_fail(__FILE__, __LINE__, "the joiners did not finish");
+            return;
+        }
+        /* A second OS join of the same thread would fail (LT_ESYS) or
+         * crash; every joiner sees LT_OK. */
+        for (i = 0; i < T_JOINERS; i++)
+            CHECK_RC(j.rc[i], LT_OK);
+        CHECK(job.ran == 1);
+        CHECK_RC(lt_thread_join(j.h, 0, 0), LT_OK);
+        lt_thread_free(j.h);
+        lt_lock_free(j.mu);
+        t_latch_free(&j.arrived);
+        t_latch_free(&j.left);
+        t_join_job_free(&job);
+    }
+}
+
+static void test_joinable_self_join(void)
+{
+    struct t_join_job job;
+    lt_thread_t *h;
+
+    t_join_job_init(&job, 1);
+    h = t_start_joinable(&job);
+    lt_lock_release(job.gate); /* job.self is stored */
+    CHECK_RC(lt_thread_join(h, T_LONG, 0), LT_OK);
+    CHECK_RC(job.self_rc0, LT_EDEADLK);
+    CHECK_RC(job.self_rc, LT_EDEADLK);
+    CHECK(job.ran == 1);
+    lt_thread_free(h);
+    t_join_job_free(&job);
+}
+
+static void test_joinable_set_done_and_free(void)
+{
+    struct t_join_job job;
+    lt_thread_t *h;
+    int64_t t0;
+
+    /* set_done on a running thread: done at once, joins return at once,
+     * the thread runs on, detached. */
+    t_join_job_init(&job, 0);
+    h = t_start_joinable(&job);
+    CHECK_RC(lt_thread_set_done(h), LT_OK);
+    CHECK(lt_thread_is_done(h) == 1);
+    CHECK_RC(lt_thread_set_done(h), LT_OK); /* idempotent */
+    t0 = lt_monotonic_us();
+    CHECK_RC(lt_thread_join(h, -1, 0), LT_OK);
+    CHECK_RC(lt_thread_join(h, 0, 0), LT_OK);
+    CHECK(lt_monotonic_us() - t0 < T_SLOP);
+    CHECK(job.ran == 0);
+    lt_thread_free(h);
+    lt_lock_release(job.gate);
+    /* The thread outlives its handle; LeakSanitizer sees what it frees. */
+    CHECK_RC(lt_lock_acquire(job.finished, T_LONG, 0), LT_OK);
+    t_sleep_us(20000);
+    t_join_job_free(&job);
+
+    /* Free without a join: the running thread is detached. */
+    t_join_job_init(&job, 0);
+    h = t_start_joinable(&job);
+    lt_thread_free(h);
+    lt_lock_release(job.gate);
+    CHECK_RC(lt_lock_acquire(job.finished, T_LONG, 0), LT_OK);
+    t_sleep_us(20000);
+    t_join_job_free(&job);
+
+    /* Free after the thread ended, unjoined. */
+    t0 = lt_monotonic_us();
+    t_join_job_init(&job, 0);
+    h = t_start_joinable(&job);
+    lt_lock_release(job.gate);
+    CHECK_RC(lt_lock_acquire(job.finished, T_LONG, 0), LT_OK);
+    while (!lt_thread_is_done(h) && lt_monotonic_us() - t0 < T_LONG)
+        t_sleep_us(1000);
+    CHECK(lt_thread_is_done(h) == 1);
+    lt_thread_free(h);
+    t_join_job_free(&job);
+}
+
+static void test_joinable_start_failure(void)
+{
+    const size_t absurd = SIZE_MAX / 2;
+    lt_thread_t *h = NULL;
+    uint64_t ident = 0;
+    int rc;
+
+    if (lt_stack_size_set(absurd) != LT_OK) {
+        printf("    skipped: this system refuses a %llu-byte stack at once\n",
+               (unsigned long long)absurd);
+        return;
+    }
+    t_flag.mu = t_new_lock();
+    t_flag.ran = 0;
+    rc = lt_thread_start_joinable(t_set_flag, NULL, &h, &ident);
+    CHECK_RC(lt_stack_size_set(0), LT_OK);
+    if (rc == LT_OK) {
+        printf("    skipped: this system started a thread with a %llu-byte stack\n",
+               (unsigned long long)absurd);
+        CHECK_RC(lt_thread_join(h, T_LONG, 0), LT_OK);
+        lt_thread_free(h);
+        lt_lock_free(t_flag.mu);
+        return;
+    }
+    CHECK(rc == LT_EAGAIN || rc == LT_ENOMEM);
+    CHECK(h == NULL && ident == 0); /* untouched on failure */
+    t_sleep_us(20000);
+    CHECK(t_flag.ran == 0);
+    lt_lock_free(t_flag.mu);
+}
+
+/* ---- thread names ------------------------------------------------------------------ */
+
+/* Sets name on the calling thread and checks that it reads back as want. */
+static void t_name_round_trip(const char *name, const char *want)
+{
+    char buf[256];
+
+    memset(buf, 'x', sizeof buf);
+    CHECK_RC(lt_thread_set_name(name), LT_OK);
+    CHECK_RC(lt_thread_get_name(buf, sizeof buf), LT_OK);
+    if (strcmp(buf, want) != 0)
+        t_fail(__FILE__, __LINE__, "name \"%s\" read back as \"%s\", expected \"%s\"",
+               name, buf, want);
+#if defined(__linux__)
+    {
+        char path[64], comm[64] = "";
+        FILE *f;
+
+        sprintf(path, "/proc/self/task/%llu/comm",
+                (unsigned long long)lt_get_native_id());
+        f = fopen(path, "r");
+        CHECK(f != NULL);
+        if (f != NULL) {
+            if (fgets(comm, sizeof comm, f) != NULL)
+                comm[strcspn(comm, "\n")] = '\0';
+            fclose(f);
+            if (strcmp(comm, want) != 0)
+                t_fail(__FILE__, __LINE__, "%s is \"%s\", expected \"%s\"", path,
+                       comm, want);
+        }
+    }
+#endif
+}
+
+static void t_name_fn(void *arg)
+{
+    size_t max = lt_thread_name_max();
+    char buf[8], *name, *want;
+
+    (void)arg;
+    CHECK_RC(lt_thread_set_name(NULL), LT_EINVAL);
+    CHECK_RC(lt_thread_get_name(NULL, 16), LT_EINVAL);
+    CHECK_RC(lt_thread_get_name(buf, 0), LT_EINVAL);
+    if (max == 0) {
+        printf("    thread names are not supported here\n");
+        CHECK_RC(lt_thread_set_name("x"), LT_ENOTSUP);
+        return;
+    }
+    printf("    lt_thread_name_max: %llu\n", (unsigned long long)max);
+    t_name_round_trip("lt-test", "lt-test");
+    t_name_round_trip("", "");
+    t_name_round_trip("caf\xc3\xa9", "caf\xc3\xa9"); /* "café" */
+
+    /* A small buf is cut on a character boundary: "ab\xc3" never. */
+    CHECK_RC(lt_thread_set_name("ab\xc3\xa9"), LT_OK);
+    CHECK_RC(lt_thread_get_name(buf, 4), LT_OK);
+    CHECK(strcmp(buf, "ab") == 0);
+    CHECK_RC(lt_thread_get_name(buf, 5), LT_OK);
+    CHECK(strcmp(buf, "ab\xc3\xa9") == 0);
+    CHECK_RC(lt_thread_get_name(buf, 1), LT_OK);
+    CHECK(buf[0] == '\0');
+
+    if (max > 200) {
+        printf("    (long names: the limit is too large to reach here)\n");
+        return;
+    }
+    /* max - 1 ASCII bytes and an "é" (2 bytes) is one byte too long: the
+     * cut must drop the whole "é", not leave its first byte. */
+    name = malloc(max + 2);
+    want = malloc(max + 2);
+    CHECK(name != NULL && want != NULL);
+    if (name != NULL && want != NULL) {
+        memset(name, 'n', max - 1);
+        name[max - 1] = '\xc3';
+        name[max] = '\xa9';
+        name[max + 1] = '\0';
+        memcpy(want, name, max - 1);
+        want[max - 1] = '\0';
+        t_name_round_trip(name, want);
+        /* max ASCII bytes and more: cut at max exactly. */
+        memset(name, 'm', max + 1);
+        name[max + 1] = '\0';
+        memcpy(want, name, max);
+        want[max] = '\0';
+        t_name_round_trip(name, want);
+        /* 3-byte characters around the limit. */
+        memset(name, 'k', max + 1);
+        if (max >= 3) {
+            name[max - 2] = '\xe2';
+            name[max - 1] = '\x82';
+            name[max] = '\xac'; /* "€" across the limit */
+            name[max + 1] = '\0';
+            memcpy(want, name, max - 2);
+            want[max - 2] = '\0';
+            t_name_round_trip(name, want);
+        }
+    }
+    free(name);
+    free(want);
+}
+
+static void test_thread_names(void)
+{
+    lt_thread_t *h = NULL;
+    int rc = lt_thread_start_joinable(t_name_fn, NULL, &h, NULL);
+
+    CHECK_RC(rc, LT_OK);
+    if (rc != LT_OK)
+        return;
+    CHECK_RC(lt_thread_join(h, T_LONG, 0), LT_OK);
+    lt_thread_free(h);
+}
+
 /* ---- driver ------------------------------------------------------------------- */
 
 static const struct {
@@ -1022,6 +1413,13 @@ static const struct {
     {"idents_and_native_ids", test_idents_and_native_ids},
     {"stack_size", test_stack_size},
     {"thread_start_failure", test_thread_start_failure},
+    {"joinable_invalid_arguments", test_joinable_invalid_arguments},
+    {"joinable_join", test_joinable_join},
+    {"joinable_concurrent_joins", test_joinable_concurrent_joins},
+    {"joinable_self_join", test_joinable_self_join},
+    {"joinable_set_done_and_free", test_joinable_set_done_and_free},
+    {"joinable_start_failure", test_joinable_start_failure},
+    {"thread_names", test_thread_names},
 };
 
 int main(void)

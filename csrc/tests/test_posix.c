@@ -1,7 +1,8 @@
 /*
  * test_posix.c -- POSIX-only tests of lowthread's C core: signals during
- * waits, fork (locks, ids, the registry) and lt_threads_close(), which can
- * only be tested in a forked child because it cannot be undone.
+ * waits, fork (locks, ids, the registry, joinable handles) and
+ * lt_threads_close(), which can only be tested in a forked child because it
+ * cannot be undone.
  *
  * Like test_core.c, every wait is bounded and timing checks are one-sided
  * plus a generous upper bound.
@@ -777,6 +778,119 @@ static void test_pthread_stack_min(void)
 #endif
 }
 
+/* ---- fork and joinable threads ------------------------------------------------------ */
+
+struct t_fork_join {
+    lt_lock_t *gate;       /* held by main: the parent's thread runs on */
+    lt_thread_t *running;  /* a parent's thread, running at the fork */
+    lt_thread_t *ended;    /* a parent's thread, ended and unjoined */
+    lt_thread_t *forker;   /* the joinable thread that forks */
+    int child_status;
+};
+
+static void t_gate_thread(void *arg)
+{
+    struct t_fork_join *fj = arg;
+
+    if (lt_lock_acquire(fj->gate, T_LONG, 0) == LT_OK)
+        lt_lock_release(fj->gate);
+}
+
+static void t_noop_thread(void *arg)
+{
+    (void)arg;
+}
+
+static int t_child_parents_handles(void *arg)
+{
+    struct t_fork_join *fj = arg;
+    int64_t t0 = lt_monotonic_us();
+
+    /* The parent's threads do not exist here: their handles are done, and
+     * no call reaches pthread_join (which would hang) or pthread_detach. */
+    CHECK(lt_thread_is_done(fj->running) == 1);
+    CHECK_RC(lt_thread_join(fj->running, -1, 0), LT_OK);
+    CHECK_RC(lt_thread_join(fj->running, 0, 0), LT_OK);
+    CHECK_RC(lt_thread_set_done(fj->running), LT_OK);
+    CHECK(lt_thread_is_done(fj->ended) == 1);
+    CHECK_RC(lt_thread_join(fj->ended, T_SEC, LT_WAIT_INTR), LT_OK);
+    CHECK(lt_monotonic_us() - t0 < T_SLOP);
+    lt_thread_free(fj->running);
+    lt_thread_free(fj->ended);
+    return 0;
+}
+
+static void test_fork_with_joinable_thread(void)
+{
+    static struct t_fork_join fj;
+    int64_t t0;
+
+    fj.gate = t_new_lock(1);
+    CHECK_RC(lt_thread_start_joinable(t_gate_thread, &fj, &fj.running, NULL), LT_OK);
+    CHECK_RC(lt_thread_start_joinable(t_noop_thread, NULL, &fj.ended, NULL), LT_OK);
+    t0 = lt_monotonic_us();
+    while (!lt_thread_is_done(fj.ended) && lt_monotonic_us() - t0 < T_LONG)
+        t_sleep_us(1000);
+    CHECK_RC(t_run_in_child(t_child_parents_handles, &fj, 20 * T_SEC), 0);
+    /* In the parent the handles are untouched. */
+    CHECK(lt_thread_is_done(fj.running) == 0);
+    CHECK_RC(lt_thread_join(fj.running, 0, 0), LT_TIMEDOUT);
+    lt_lock_release(fj.gate);
+    CHECK_RC(lt_thread_join(fj.running, T_LONG, 0), LT_OK);
+    CHECK_RC(lt_thread_join(fj.ended, T_LONG, 0), LT_OK);
+    lt_thread_free(fj.running);
+    lt_thread_free(fj.ended);
+    lt_lock_free(fj.gate);
+}
+
+/* In a child forked by a joinable thread, that thread's own handle is still
+ * its own: not done, and joining it is joining oneself. */
+static int t_child_of_forker(void *arg)
+{
+    struct t_fork_join *fj = arg;
+
+    CHECK(lt_thread_is_done(fj->forker) == 0);
+    CHECK_RC(lt_thread_join(fj->forker, 0, 0), LT_EDEADLK);
+    CHECK(lt_thread_is_done(fj->running) == 1);
+    CHECK_RC(lt_thread_join(fj->running, -1, 0), LT_OK);
+    lt_thread_free(fj->running);
+    return 0;
+}
+
+static void t_forking_thread(void *arg)
+{
+    struct t_fork_join *fj = arg;
+
+    /* fj->forker is stored before the gate opens. */
+    if (lt_lock_acquire(fj->gate, T_LONG, 0) != LT_OK)
+        return;
+    lt_lock_release(fj->gate);
+    fj->child_status = t_run_in_child(t_child_of_forker, fj, 20 * T_SEC);
+}
+
+static void test_fork_from_joinable_thread(void)
+{
+    static struct t_fork_join fj, blocked;
+    lt_lock_t *block = t_new_lock(1);
+
+    blocked.gate = block;
+    fj.gate = t_new_lock(1);
+    fj.child_status = 99;
+    fj.running = NULL;
+    /* A second thread that runs at the fork, blocked on a lock. */
+    CHECK_RC(lt_thread_start_joinable(t_gate_thread, &blocked, &fj.running, NULL), LT_OK);
+    CHECK_RC(lt_thread_start_joinable(t_forking_thread, &fj, &fj.forker, NULL), LT_OK);
+    lt_lock_release(fj.gate);
+    CHECK_RC(lt_thread_join(fj.forker, T_LONG, 0), LT_OK);
+    CHECK_RC(fj.child_status, 0);
+    lt_lock_release(block);
+    CHECK_RC(lt_thread_join(fj.running, T_LONG, 0), LT_OK);
+    lt_thread_free(fj.forker);
+    lt_thread_free(fj.running);
+    lt_lock_free(fj.gate);
+    lt_lock_free(block);
+}
+
 /* ---- driver ------------------------------------------------------------------------ */
 
 static const struct {
@@ -789,6 +903,8 @@ static const struct {
     {"native_id_is_gettid", test_native_id_is_gettid},
     {"fork_with_held_lock", test_fork_with_held_lock},
     {"fork_from_thread", test_fork_from_thread},
+    {"fork_with_joinable_thread", test_fork_with_joinable_thread},
+    {"fork_from_joinable_thread", test_fork_from_joinable_thread},
     {"thread_start_failure_errno", test_thread_start_failure_errno},
     {"pthread_stack_min", test_pthread_stack_min},
     {"threads_close", test_threads_close},
