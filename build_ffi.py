@@ -16,8 +16,10 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def _rel(*parts):
-    # setuptools wants source paths relative to the project root.
-    return os.path.relpath(os.path.join(_HERE, *parts))
+    path = os.path.join(_HERE, *parts)
+    # setuptools wants source paths relative to the project root; a direct
+    # run (below) compiles from build/ and needs them whole.
+    return path if __name__ == "__main__" else os.path.relpath(path)
 
 
 CSRC = _rel("csrc")
@@ -39,5 +41,10 @@ ffibuilder.set_source(
 )
 
 if __name__ == "__main__":
+    import shutil
+
+    # Build under build/ (away from pyproject.toml, which old setuptools
+    # cannot read) and put the module next to the sources.
     os.chdir(_HERE)
-    ffibuilder.compile(verbose=True)
+    built = ffibuilder.compile(tmpdir="build", verbose=True)
+    shutil.copy(built, os.path.join("lowthread", os.path.basename(built)))

@@ -12,8 +12,14 @@ from . import (
     _threads,
 )
 from ._interrupt import interrupt_main
+from ._joinable import _make_thread_handle as _make_thread_handle
+from ._joinable import _shutdown as _shutdown
+from ._joinable import _ThreadHandle as _ThreadHandle
+from ._joinable import start_joinable_thread as start_joinable_thread
 from ._lock import allocate_lock, lock
+from ._rlock import RLock
 from ._threads import _count as _count
+from ._threads import _get_name as _get_name
 from ._threads import exit, get_ident, stack_size, start_new_thread
 from ._timeout import TIMEOUT_MAX
 from ._version import __version__ as __version__
@@ -26,6 +32,7 @@ exit_thread = exit
 
 __all__ = [
     "LockType",
+    "RLock",
     "TIMEOUT_MAX",
     "allocate",
     "allocate_lock",
@@ -39,6 +46,9 @@ __all__ = [
     "start_new",
     "start_new_thread",
 ]
+if _threads.lib.lt_thread_name_max():
+    set_name = _threads.set_name
+    __all__.append("set_name")
 if hasattr(_threads, "get_native_id"):
     get_native_id = _threads.get_native_id
     __all__.append("get_native_id")

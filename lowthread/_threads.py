@@ -6,7 +6,7 @@ import os
 import sys
 import time
 
-from . import _unraisable
+from . import _unraisable, _wait
 from ._lowthread import ffi, lib
 
 get_ident = lib.lt_get_ident
@@ -56,26 +56,32 @@ def start_new_thread(*args, **kwargs):
         raise TypeError("first arg must be callable")
     if not isinstance(fargs, tuple):
         raise TypeError("2nd arg must be a tuple")
-    if fkwargs is not None and not isinstance(fkwargs, dict):
-        raise TypeError("optional 3rd arg must be a dictionary")
-    if len(args) == 3 and fkwargs is None:
+    if len(args) == 3 and not isinstance(fkwargs, dict):
         raise TypeError("optional 3rd arg must be a dictionary")
     sys.audit("_thread.start_new_thread", function, fargs, fkwargs)
+    return start(function, fargs, _NO_KWARGS if fkwargs is None else fkwargs)
+
+
+def start(function, args, kwargs, starter=lib.lt_thread_start):
+    """Run function(*args, **kwargs) on a thread made by starter; return its ident.
+
+    starter is lt_thread_start or a function with its arguments.
+    """
     if sys.is_finalizing():
         raise _FinalizationError(_SHUTDOWN_MSG)
-    start = _Start(function, fargs, _NO_KWARGS if fkwargs is None else fkwargs)
+    job = _Start(function, args, kwargs)
     ident = ffi.new("uint64_t *")
-    _handles.add(start.handle)
-    rc = lib.lt_thread_start(lib.lt_py_bootstrap, start.handle, ident)
+    _handles.add(job.handle)
+    rc = starter(lib.lt_py_bootstrap, job.handle, ident)
     if rc:
-        _handles.discard(start.handle)
+        _handles.discard(job.handle)
         if rc == lib.LT_ECLOSED:
             raise _FinalizationError(_SHUTDOWN_MSG)
         if rc == lib.LT_ENOMEM:
             raise MemoryError()
         raise RuntimeError("can't start new thread")
     if _exiting:
-        _settle(lambda: start.handle in _handles)
+        _settle(lambda: job.handle in _handles)
     return ident[0]
 
 
@@ -166,3 +172,28 @@ def stack_size(*args, **kwargs):
     if rc:
         raise ValueError(f"size not valid: {size} bytes")
     return old
+
+
+def set_name(name):
+    """Set the calling thread's name as the operating system shows it.
+
+    The name is cut to the system's limit (15 bytes of UTF-8 on Linux) on a
+    character boundary.
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"set_name() argument 'name' must be str, not {type(name).__name__}")
+    encoded = name.encode("utf-8", "replace")
+    if b"\0" in encoded:
+        raise ValueError("embedded null character")
+    rc = lib.lt_thread_set_name(encoded)
+    if rc:
+        _wait.check(rc)
+
+
+def _get_name():
+    """The calling thread's name as the operating system shows it."""
+    buf = ffi.new("char[]", lib.lt_thread_name_max() + 1)
+    rc = lib.lt_thread_get_name(buf, len(buf))
+    if rc:
+        _wait.check(rc)
+    return ffi.string(buf).decode("utf-8", "replace")

@@ -43,26 +43,30 @@ def check(rc):
     """Raise the Python exception for a negative C status."""
     if rc == lib.LT_ENOMEM:
         raise MemoryError()
+    if rc == lib.LT_ENOTSUP:
+        raise NotImplementedError("not supported on this platform")
     if rc == lib.LT_ESYS:
         err = ffi.errno or errno.EINVAL
         raise OSError(err, os.strerror(err))
     raise SystemError(f"lowthread C core returned {rc}")
 
 
-def acquire(lk, us, rc=None):
+def acquire(lk, us, rc=None, call=_acquire):
     """Acquire lk waiting at most us microseconds (-1: forever, 0: try once).
 
     rc is the status of a first attempt the caller already made with the same
-    us and LT_WAIT_INTR, if any.  Returns True if the lock was acquired.
+    us and LT_WAIT_INTR, if any.  call is the C wait (lt_lock_acquire, or
+    lt_thread_join for a thread handle).  Returns True on LT_OK, False on
+    LT_TIMEDOUT; other negative statuses raise.
     """
     deadline = None
     if rc is None:
         if us > 0:
             # Try first, so that the uncontended case reads no clock.
-            if _acquire(lk, 0, 0) == OK:
+            if call(lk, 0, 0) == OK:
                 return True
             deadline = _now_us() + us
-        rc = _acquire(lk, us, WAIT_INTR)
+        rc = call(lk, us, WAIT_INTR)
     flags = WAIT_INTR
     while rc == INTR:
         run_signal_handlers()
@@ -72,7 +76,7 @@ def acquire(lk, us, rc=None):
             if deadline is None:
                 deadline = _now_us() + us
             us = max(deadline - _now_us(), 0)
-        rc = _acquire(lk, us, flags)
+        rc = call(lk, us, flags)
     if rc == OK:
         return True
     if rc == TIMEDOUT:

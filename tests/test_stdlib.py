@@ -1,9 +1,10 @@
 """CPython's own test classes, from the running interpreter's stdlib, run against lowthread.
 
 SPEC section 11 recipe: ``test.lock_tests.LockTests`` with lowthread's
-allocate_lock, and ``test.test_thread``'s ThreadRunningTests, BarrierTest and
-TestForkInThread with the module global ``thread`` pointed at lowthread.  On
-PyPy the ``test`` package is /usr/lib/pypy3.9/test (pypy3-lib-testsuite).
+allocate_lock, ``RLockTests`` with lowthread's RLock, and ``test.test_thread``'s
+ThreadRunningTests, BarrierTest and TestForkInThread with the module global
+``thread`` pointed at lowthread.  On PyPy the ``test`` package is
+/usr/lib/pypy3.9/test (pypy3-lib-testsuite).
 
 The module globals that the stdlib tests bind at import time are patched by a
 module-scoped fixture while these tests run and restored afterwards, so nothing
@@ -40,10 +41,6 @@ JOINABLE_TESTS = [
 ]
 
 DESELECT = {}
-for _name in JOINABLE_TESTS:
-    if hasattr(test_thread.ThreadRunningTests, _name):
-        DESELECT[_name] = ("3.13 joinable threads (start_joinable_thread/_ThreadHandle, "
-                           "Decision 12) are not part of lowthread yet")
 if sys.version_info >= (3, 13) and not IS_PYPY:
     DESELECT["test_unraisable_exception"] = (
         "Decision 5: lowthread reports object=function and the documented err_msg; "
@@ -93,6 +90,11 @@ class LowthreadLockTests(lock_tests.LockTests):
     locktype = staticmethod(lt.allocate_lock)
 
 
+class LowthreadRLockTests(lock_tests.RLockTests):
+    # Includes test_recursion_count on 3.11+ stdlibs (lowthread has it everywhere).
+    locktype = staticmethod(lt.RLock)
+
+
 class LowthreadThreadRunningTests(test_thread.ThreadRunningTests):
     pass
 
@@ -116,3 +118,4 @@ def test_patches_are_active_here():
     assert lock_tests.start_new_thread is lt.start_new_thread
     assert lock_tests.TIMEOUT_MAX == lt.TIMEOUT_MAX
     assert LowthreadLockTests.locktype is lt.allocate_lock
+    assert LowthreadRLockTests.locktype is lt.RLock

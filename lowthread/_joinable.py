@@ -1,0 +1,141 @@
+"""Joinable threads: CPython 3.13's start_joinable_thread() and _ThreadHandle.
+
+A handle owns a C thread handle (freed with it; a thread never joined is
+detached then).  A handle made by _make_thread_handle() has no OS thread of
+its own: its end is what _set_done() says, kept as a held lock.
+"""
+
+import os
+import sys
+from typing import Any
+
+from . import _threads, _wait
+from ._lock import lock
+from ._lowthread import ffi, lib
+from ._timeout import timeout_ns
+
+_join = lib.lt_thread_join
+# Non-daemon threads, joined by _shutdown().
+_non_daemon: set = set()
+
+
+def _check_join(rc):
+    if rc == lib.LT_EDEADLK:
+        raise RuntimeError("Cannot join current thread")
+    return rc
+
+
+class _ThreadHandle:
+    """The handle of a thread started by start_joinable_thread()."""
+
+    __slots__ = ("_thread", "_event", "_ident")
+    __module__ = "lowthread"
+    _thread: Any  # the C handle (cdata), once started
+    _event: Any  # for _make_thread_handle: a lock held until done
+
+    def __init__(self, *args, **kwargs):
+        self._thread = None
+        self._event = None
+        self._ident = 0
+
+    def __init_subclass__(cls, **kwargs):
+        raise TypeError("type 'lowthread._ThreadHandle' is not an acceptable base type")
+
+    @property
+    def ident(self):
+        return self._ident
+
+    def _started(self):
+        return self._thread is not None or self._event is not None
+
+    def is_done(self):
+        """True once the thread has finished (or _set_done() was called)."""
+        if self._thread is not None:
+            return lib.lt_thread_is_done(self._thread) == 1
+        return self._event is not None and not self._event.locked()
+
+    def _set_done(self):
+        """Mark the thread done and never join it (idempotent)."""
+        if not self._started():
+            raise RuntimeError("thread not started")
+        if self._thread is not None:
+            lib.lt_thread_set_done(self._thread)
+        elif self._event.locked():
+            self._event.release()
+
+    def join(self, timeout=None, /):
+        """Wait until the thread ends, or at most timeout seconds (None or < 0: forever)."""
+        us = -1
+        if timeout is not None:
+            ns = timeout_ns(timeout)
+            if ns >= 0:
+                us = min(-(-ns // 1000), lib.LT_TIMEOUT_MAX_US)
+        if not self._started():
+            raise RuntimeError("thread not started")
+        if self._ident == _threads.get_ident() and not self.is_done():
+            raise RuntimeError("Cannot join current thread")
+        if self._thread is not None:
+            _wait.acquire(self._thread, us, None, lambda h, t, f: _check_join(_join(h, t, f)))
+        elif _wait.acquire(self._event._lk, us):
+            self._event.release()
+
+    def __repr__(self):
+        return f"<lowthread._ThreadHandle object: ident={self._ident}>"
+
+    def __reduce_ex__(self, protocol):
+        raise TypeError("cannot pickle 'lowthread._ThreadHandle' object")
+
+
+def start_joinable_thread(function, handle=None, daemon=True):
+    """Start function() in a new thread and return its _ThreadHandle."""
+    if not callable(function):
+        raise TypeError("thread function must be callable")
+    if handle is not None and type(handle) is not _ThreadHandle:
+        raise TypeError("'handle' must be a _ThreadHandle")
+    daemon = bool(daemon)
+    sys.audit("_thread.start_joinable_thread", function, int(daemon), handle)
+    if handle is None:
+        handle = _ThreadHandle()
+    elif handle._started():
+        raise RuntimeError("thread already started")
+    out = ffi.new("lt_thread_t **")
+    handle._ident = _threads.start(
+        function, (), {}, lambda fn, arg, ident: lib.lt_thread_start_joinable(fn, arg, out, ident))
+    handle._thread = ffi.gc(out[0], lib.lt_thread_free)
+    if not daemon:
+        _non_daemon.add(handle)
+    return handle
+
+
+def _make_thread_handle(ident, /):
+    """A running handle for a thread lowthread did not start (done by _set_done())."""
+    if not isinstance(ident, int):
+        raise TypeError("ident must be an integer")
+    if ident < 0:
+        raise OverflowError("can't convert negative int to unsigned")
+    handle = _ThreadHandle()
+    handle._ident = ident
+    event = handle._event = lock()
+    event.acquire()
+    return handle
+
+
+def _shutdown():
+    """Join every non-daemon thread but the caller's."""
+    me = _threads.get_ident()
+    for handle in list(_non_daemon):
+        if handle.ident != me:
+            handle.join()
+        _non_daemon.discard(handle)
+
+
+def _after_fork_in_child():
+    # The parent's other threads do not exist here: nothing to wait for.
+    me = _threads.get_ident()
+    for handle in list(_non_daemon):
+        if handle.ident != me:
+            _non_daemon.discard(handle)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
