@@ -13,7 +13,6 @@
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,101 +26,13 @@
 #include "lowthread.h"
 #include "lt_internal.h" /* LT_SLICE_MS */
 
-/* ---- harness (as in test_core.c) ------------------------------------------------ */
+/* Failures are also reported by forked children: say which process failed. */
+#define T_FAIL_TAIL() printf(" [pid %ld]", (long)getpid())
+#include "t_support.h"
 
-#define T_SEC 1000000LL
+/* ---- harness (the rest is in t_support.h) ---------------------------------------- */
+
 #define T_MS 1000LL
-#define T_LONG (30 * T_SEC)
-#define T_SLOP (2 * T_SEC)
-
-static lt_lock_t *t_report; /* guards t_failures and failure messages */
-static lt_lock_t *t_never;  /* always held: timed waits on it sleep */
-static int t_failures;
-
-static void t_fail(const char *file, int line, const char *fmt, ...)
-{
-    va_list ap;
-    int rc = lt_lock_acquire(t_report, T_LONG, 0);
-
-    t_failures++;
-    printf("    FAIL %s:%d: ", file, line);
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    printf(" [pid %ld]\n", (long)getpid());
-    fflush(stdout);
-    if (rc == LT_OK)
-        lt_lock_release(t_report);
-}
-
-#define CHECK(cond)                                                        \
-    do {                                                                   \
-        if (!(cond))                                                       \
-            t_fail(__FILE__, __LINE__, "%s", #cond);                       \
-    } while (0)
-
-#define CHECK_RC(expr, want)                                               \
-    do {                                                                   \
-        int t_rc_ = (expr);                                                \
-        if (t_rc_ != (want))                                               \
-            t_fail(__FILE__, __LINE__, "%s returned %d, expected %s (%d)", \
-                   #expr, t_rc_, #want, (want));                           \
-    } while (0)
-
-static void t_sleep_us(int64_t us)
-{
-    lt_lock_acquire(t_never, us, 0);
-}
-
-static lt_lock_t *t_new_lock(int held)
-{
-    lt_lock_t *lock = NULL;
-
-    if (lt_lock_new(&lock) != LT_OK
-        || (held && lt_lock_acquire(lock, 0, 0) != LT_OK)) {
-        printf("    cannot make a lock\n");
-        exit(2);
-    }
-    return lock;
-}
-
-struct t_latch {
-    lt_lock_t *mu;
-    lt_lock_t *done;
-    int count;
-};
-
-static void t_latch_init(struct t_latch *l, int n)
-{
-    l->mu = t_new_lock(0);
-    l->done = t_new_lock(1);
-    l->count = n;
-}
-
-static void t_latch_count_down(struct t_latch *l)
-{
-    lt_lock_t *done = l->done;
-    int rc = lt_lock_acquire(l->mu, T_LONG, 0), last;
-
-    CHECK_RC(rc, LT_OK);
-    last = --l->count == 0;
-    if (rc == LT_OK)
-        lt_lock_release(l->mu);
-    /* Last: the waiter may free the latch as soon as done is released. */
-    if (last)
-        CHECK_RC(lt_lock_release(done), LT_OK);
-}
-
-static int t_latch_wait(struct t_latch *l, int64_t timeout_us)
-{
-    return lt_lock_acquire(l->done, timeout_us, 0) == LT_OK;
-}
-
-static void t_latch_free(struct t_latch *l)
-{
-    lt_lock_free(l->mu);
-    lt_lock_free(l->done);
-}
 
 static int t_is_condvar(void)
 {
@@ -213,7 +124,15 @@ static void t_catch_sigusr1(struct sigaction *old)
     struct sigaction sa;
 
     memset(&sa, 0, sizeof sa);
+#if defined(__clang__)
+/* glibc defines sa_handler as a macro that names itself. */
+#pragma clang diagnostic push
+#pragma clang diagnostic ignored "-Wdisabled-macro-expansion"
+#endif
     sa.sa_handler = t_on_signal;
+#if defined(__clang__)
+#pragma clang diagnostic pop
+#endif
     sigemptyset(&sa.sa_mask);
     sa.sa_flags = 0;
     if (sigaction(SIGUSR1, &sa, old) != 0)
@@ -280,7 +199,7 @@ static void test_signal_interrupts_wait(void)
 {
     static struct t_signal_job job;
     struct sigaction old;
-    lt_lock_t *lock = t_new_lock(1);
+    lt_lock_t *lock = t_new_held_lock();
     int64_t t0, deadline, latency, bound, returned_at = 0;
     int rc = LT_TIMEDOUT, early = 0;
 
@@ -319,7 +238,7 @@ static void test_signal_does_not_end_wait(void)
 {
     static struct t_signal_job job;
     struct sigaction old;
-    lt_lock_t *lock = t_new_lock(1);
+    lt_lock_t *lock = t_new_held_lock();
     int64_t t0, elapsed;
     int rc;
 
@@ -356,7 +275,7 @@ static void test_signal_does_not_end_wait(void)
  * LT_INTR at the end of every slice, never before. */
 static void test_wait_intr_without_signal(void)
 {
-    lt_lock_t *lock = t_new_lock(1);
+    lt_lock_t *lock = t_new_held_lock();
     int64_t slice = LT_SLICE_MS * T_MS, t0, elapsed;
 
     if (!t_is_condvar()) {
@@ -469,8 +388,8 @@ static void test_fork_with_held_lock(void)
     static struct t_holder h;
     struct t_fork_info info;
 
-    h.lock = t_new_lock(0);
-    h.stop = t_new_lock(1);
+    h.lock = t_new_lock();
+    h.stop = t_new_held_lock();
     h.waiter_rc = 99;
     t_latch_init(&h.holding, 1);
     t_latch_init(&h.waiting, 1);
@@ -641,7 +560,7 @@ static int t_child_close(void *arg)
     int i, rc;
 
     (void)arg;
-    c.hold = t_new_lock(1);
+    c.hold = t_new_held_lock();
     t_latch_init(&c.inside, NTHREADS);
     t_latch_init(&c.left, NTHREADS);
     for (i = 0; i < NTHREADS; i++)
@@ -709,7 +628,7 @@ static int t_child_close_race(void *arg)
     int64_t until;
     int before;
 
-    t_race.mu = t_new_lock(0);
+    t_race.mu = t_new_lock();
     t_race.entered = 0;
     CHECK_RC(lt_thread_start(t_enter, NULL, NULL), LT_OK);
     /* A varying head start, so that both outcomes occur. */
@@ -762,7 +681,7 @@ static void test_thread_start_failure_errno(void)
 static void test_pthread_stack_min(void)
 {
 #ifdef PTHREAD_STACK_MIN
-    size_t min = PTHREAD_STACK_MIN;
+    size_t min = (size_t)PTHREAD_STACK_MIN; /* a sysconf() call in glibc */
     int rc = lt_stack_size_set(LT_STACK_SIZE_MIN);
 
     printf("    PTHREAD_STACK_MIN %llu\n", (unsigned long long)min);
@@ -825,7 +744,7 @@ static void test_fork_with_joinable_thread(void)
     static struct t_fork_join fj;
     int64_t t0;
 
-    fj.gate = t_new_lock(1);
+    fj.gate = t_new_held_lock();
     CHECK_RC(lt_thread_start_joinable(t_gate_thread, &fj, &fj.running, NULL), LT_OK);
     CHECK_RC(lt_thread_start_joinable(t_noop_thread, NULL, &fj.ended, NULL), LT_OK);
     t0 = lt_monotonic_us();
@@ -871,10 +790,10 @@ static void t_forking_thread(void *arg)
 static void test_fork_from_joinable_thread(void)
 {
     static struct t_fork_join fj, blocked;
-    lt_lock_t *block = t_new_lock(1);
+    lt_lock_t *block = t_new_held_lock();
 
     blocked.gate = block;
-    fj.gate = t_new_lock(1);
+    fj.gate = t_new_held_lock();
     fj.child_status = 99;
     fj.running = NULL;
     /* A second thread that runs at the fork, blocked on a lock. */
@@ -893,10 +812,7 @@ static void test_fork_from_joinable_thread(void)
 
 /* ---- driver ------------------------------------------------------------------------ */
 
-static const struct {
-    const char *name;
-    void (*fn)(void);
-} t_tests[] = {
+static const struct t_test t_tests[] = {
     {"signal_interrupts_wait", test_signal_interrupts_wait},
     {"signal_does_not_end_wait", test_signal_does_not_end_wait},
     {"wait_intr_without_signal", test_wait_intr_without_signal},
@@ -913,34 +829,7 @@ static const struct {
 
 int main(void)
 {
-    int passed = 0, failed = 0, i, failures;
-    int64_t t0 = lt_monotonic_us();
-
-    t_report = t_new_lock(0);
-    t_never = t_new_lock(1);
+    t_init();
     printf("back-end: %s\n", lt_backend());
-    for (i = 0; i < (int)(sizeof t_tests / sizeof t_tests[0]); i++) {
-        int64_t t1 = lt_monotonic_us();
-
-        printf("%s\n", t_tests[i].name);
-        fflush(stdout);
-        t_tests[i].fn();
-        CHECK_RC(lt_lock_acquire(t_report, T_LONG, 0), LT_OK);
-        failures = t_failures;
-        t_failures = 0;
-        lt_lock_release(t_report);
-        printf("    %s (%lld ms)\n", failures ? "FAILED" : "ok",
-               (long long)(lt_monotonic_us() - t1) / 1000);
-        if (failures)
-            failed++;
-        else
-            passed++;
-    }
-    printf("test_posix: %lld ms\n", (long long)(lt_monotonic_us() - t0) / 1000);
-    printf("%d passed, %d failed\n", passed, failed);
-    if (failed == 0) {
-        lt_lock_free(t_report);
-        lt_lock_free(t_never);
-    }
-    return failed ? 1 : 0;
+    return t_run("test_posix", t_tests, (int)(sizeof t_tests / sizeof t_tests[0]));
 }
