@@ -1,0 +1,309 @@
+"""lowthread's benchmark suite: pyperf, lowthread side by side with _thread.
+
+    python bench/run.py                    full run (pyperf defaults)
+    python bench/run.py --fast             quick run
+    python bench/run.py --json-table F     also write the final table as JSON
+    tox -e bench -- --fast                 the same through tox
+
+Every timed benchmark runs for lowthread and for the interpreter's own _thread
+in the same run (pyperf worker processes); the timed-acquire overshoot and the
+memory figures are measured directly in the main process.  The workloads are
+those of lowthread/_bench.py (also used by ``python -m lowthread bench``).
+The "floor" is two empty calls into a tiny cffi API-mode module built here at
+run time: the least a lock made of two C calls can cost.
+"""
+
+import _thread
+import argparse
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import types
+
+import pyperf
+from lowthread._lowthread import ffi as _lt_ffi
+from lowthread._lowthread import lib as _lt_lib
+
+import lowthread
+from lowthread import _bench
+from lowthread._lock import _C_LOCK_SIZE
+
+PYPY = sys.implementation.name == "pypy"
+NATIVE, OURS, PYRLOCK = "_thread", "lowthread", "_PyRLock"
+MODULES = {
+    NATIVE: _thread,
+    OURS: lowthread,
+    PYRLOCK: types.SimpleNamespace(RLock=threading._PyRLock),
+}
+
+# (key, title, workload, modules, unit label)
+TIMED = [
+    ("lock", "lock acquire()+release()", _bench.lock_pair, (NATIVE, OURS)),
+    ("with", "with lock:", _bench.lock_with, (NATIVE, OURS)),
+    ("rlock", "RLock acquire()+release()", _bench.rlock_pair, (NATIVE, OURS, PYRLOCK)),
+    ("rlock3", "RLock nested 3 deep", _bench.rlock_nested3, (NATIVE, OURS, PYRLOCK)),
+    ("trylock", "acquire(False) on a held lock", _bench.try_acquire_held, (NATIVE, OURS)),
+    ("contended", "2 threads on 1 lock, per acquisition", _bench.contended, (NATIVE, OURS)),
+    ("handoff", "ping-pong handoff (2 locks)", _bench.handoff, (NATIVE, OURS)),
+    ("start", "start_new_thread until it runs", _bench.thread_start, (NATIVE, OURS)),
+    ("threads", "thread start-to-finish, per thread", _bench.thread_throughput, (NATIVE, OURS)),
+]
+
+FLOOR_SRC = r"""
+#include <semaphore.h>
+#include <pthread.h>
+static int nop(void) { return 0; }
+struct sem_lock { sem_t sem; int locked; };
+struct cond_lock { pthread_mutex_t mutex; pthread_cond_t cond; int locked; };
+static size_t sem_lock_size(void) { return sizeof(struct sem_lock); }
+static size_t cond_lock_size(void) { return sizeof(struct cond_lock); }
+"""
+FLOOR_CDEF = """
+int nop(void);
+size_t sem_lock_size(void);
+size_t cond_lock_size(void);
+"""
+
+
+def _call(loops, fn, mod):
+    """pyperf calls time_func(loops, *args); the workloads take (mod, loops)."""
+    return fn(mod, loops)
+
+
+def build_floor(tmpdir):
+    """Compile the floor module _lt_floor into tmpdir; None if that fails."""
+    try:
+        import cffi
+
+        ffi = cffi.FFI()
+        ffi.cdef(FLOOR_CDEF)
+        ffi.set_source("_lt_floor", FLOOR_SRC)
+        ffi.compile(tmpdir=tmpdir, verbose=False)
+        return tmpdir
+    except Exception as exc:  # no compiler, no setuptools on 3.12+, ...
+        print(f"bench: no floor, cannot build the cffi module: {exc!r}", file=sys.stderr)
+        return None
+
+
+def import_floor(floor_dir):
+    sys.path.insert(0, floor_dir)
+    try:
+        import _lt_floor
+    finally:
+        sys.path.remove(floor_dir)
+    return _lt_floor.lib
+
+
+def add_cmdline_args(cmd, args):
+    # What pyperf's worker processes need of our own options.
+    if args.floor_dir:
+        cmd.extend(("--floor-dir", args.floor_dir))
+
+
+def main():
+    runner = pyperf.Runner(add_cmdline_args=add_cmdline_args)
+    runner.argparser.add_argument(
+        "--json-table", metavar="FILE", help="write the final table as JSON to FILE")
+    runner.argparser.add_argument(
+        "--floor-dir", default="", help=argparse.SUPPRESS)  # main process -> workers
+    runner.argparser.add_argument(
+        "--overshoot-samples", type=int, default=50,
+        help="timed acquire(timeout=0.01) samples per module (default 50)")
+    args = runner.parse_args()
+    master = not args.worker
+
+    tmpdir = None
+    if master and not args.floor_dir:
+        tmpdir = tempfile.mkdtemp(prefix="lt_floor_")
+        args.floor_dir = build_floor(tmpdir) or ""
+    floor_lib = import_floor(args.floor_dir) if args.floor_dir else None
+    try:
+        results = run_timed(runner, floor_lib, master)
+        if master:
+            report(args, results, floor_lib)
+    finally:
+        if tmpdir:
+            shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+def run_timed(runner, floor_lib, master):
+    """{(key, module): median seconds per op}, filled in the main process only."""
+    results = {}
+    for key, _title, fn, mods in TIMED:
+        for m in mods:
+            bench = runner.bench_time_func(f"{key}[{m}]", _call, fn, MODULES[m])
+            if master:
+                results[key, m] = bench.median()
+    if floor_lib is not None:
+        bench = runner.bench_time_func("floor[2 empty cffi calls]", _call,
+                                       _bench.two_empty_calls, floor_lib)
+        if master:
+            results["floor", "cffi"] = bench.median()
+    return results
+
+
+def c_lock_size(floor_lib):
+    """sizeof lowthread's C lock for this back-end (the floor module knows)."""
+    backend = _lt_ffi.string(_lt_lib.lt_backend()).decode()
+    if floor_lib is None:
+        return None, backend
+    if backend == "semaphore":
+        return int(floor_lib.sem_lock_size()), backend
+    if backend == "condvar":
+        return int(floor_lib.cond_lock_size()), backend
+    return None, backend
+
+
+def fmt(x, unit="ns"):
+    if x is None:
+        return "-"
+    if unit == "ns":
+        return f"{x * 1e9:.1f}" if x < 1e-6 else f"{x * 1e9:,.0f}"
+    return f"{x:,.0f}"
+
+
+def report(args, res, floor_lib):
+    rows = []
+
+    def ratio(a, b):
+        return a / b if a is not None and b else None
+
+    floor = res.get(("floor", "cffi"))
+    for key, title, _fn, mods in TIMED:
+        nat, ours = res.get((key, NATIVE)), res.get((key, OURS))
+        row = {"key": key, "benchmark": title, "unit": "ns",
+               "native": nat, "lowthread": ours, "ratio": ratio(ours, nat)}
+        if PYRLOCK in mods:
+            row["_PyRLock"] = res.get((key, PYRLOCK))
+        if key == "lock" and floor:
+            row["floor"] = floor
+            row["floor_ratio"] = ratio(ours, floor)
+        if key in ("handoff", "contended"):
+            row["native_per_s"] = 1 / nat if nat else None
+            row["lowthread_per_s"] = 1 / ours if ours else None
+        rows.append(row)
+    if floor:
+        rows.append({"key": "floor", "benchmark": "floor: 2 empty cffi calls", "unit": "ns",
+                     "native": None, "lowthread": floor, "ratio": None})
+
+    # 8. timed acquire overshoot, samples interleaved.
+    over = _bench.timed_acquire_overshoot([_thread, lowthread], args.overshoot_samples)
+    for which, label in ((statistics.median, "median"), (p90, "p90")):
+        nat, ours = which(over[_thread]), which(over[lowthread])
+        rows.append({"key": f"overshoot_{label}", "unit": "ns",
+                     "benchmark": f"acquire(timeout=0.01) overshoot, {label}",
+                     "native": nat, "lowthread": ours, "ratio": ratio(ours, nat),
+                     "diff": ours - nat, "samples": args.overshoot_samples})
+
+    # 9. memory.
+    c_size, backend = c_lock_size(floor_lib)
+    nat = _bench.lock_memory(_thread)
+    seen = _bench.lock_memory(lowthread)
+    if PYPY:  # the GC figure already holds the declared ffi.gc size=: use the real one
+        seen -= _C_LOCK_SIZE
+    ours = seen + (c_size or 0)
+    rows.append({"key": "lock_memory", "unit": "bytes",
+                 "benchmark": f"memory per lock (+ C {backend} lock {c_size} B)",
+                 "native": nat, "lowthread": ours, "ratio": ratio(ours, nat),
+                 "c_lock_bytes": c_size})
+    nat, ours = _bench.thread_memory(_thread), _bench.thread_memory(lowthread)
+    rows.append({"key": "thread_memory", "unit": "bytes",
+                 "benchmark": "memory per started thread (interpreter heap)",
+                 "native": nat, "lowthread": ours, "ratio": ratio(ours, nat)})
+
+    targets = check_targets(rows)
+    print_table(rows, targets)
+    if args.json_table:
+        meta = {"implementation": sys.implementation.name,
+                "python": sys.version.split()[0],
+                "lowthread": lowthread.__version__,
+                "backend": backend,
+                "fast": bool(args.fast), "rigorous": bool(args.rigorous),
+                "cpus": os.cpu_count()}
+        with open(args.json_table, "w") as f:
+            json.dump({"meta": meta, "rows": rows, "targets": targets}, f, indent=1)
+            f.write("\n")
+
+
+def p90(xs):
+    return statistics.quantiles(xs, n=10, method="inclusive")[-1]
+
+
+def check_targets(rows):
+    """The issue's targets: [{target, value, met}]."""
+    r = {row["key"]: row for row in rows}
+    out = []
+
+    def add(text, value, met, shown):
+        out.append({"target": text, "value": value, "shown": shown,
+                    "met": None if value is None else bool(met)})
+
+    def rat(key, limit, text):
+        v = r[key]["ratio"]
+        add(text, v, v is not None and v <= limit, "-" if v is None else f"{v:.2f}x")
+
+    if PYPY:
+        rat("lock", 1.0, "lock pair <= 1.0x native")
+        rat("with", 1.0, "with lock <= 1.0x native")
+    else:
+        v = r["lock"].get("floor_ratio")
+        add("lock pair <= 1.3x floor (2 empty cffi calls)", v,
+            v is not None and v <= 1.3, "-" if v is None else f"{v:.2f}x")
+        rat("with", 1.8, "with lock <= 1.8x native")
+    v = ratio_of(r["rlock"]["lowthread"], r["lock"]["lowthread"])
+    add("RLock pair <= 1.5x lowthread lock pair", v, v is not None and v <= 1.5,
+        "-" if v is None else f"{v:.2f}x")
+    v = ratio_of(r["rlock"]["lowthread"], r["rlock"].get("_PyRLock"))
+    add("RLock pair faster than _PyRLock", v, v is not None and v < 1.0,
+        "-" if v is None else f"{v:.2f}x")
+    v = ratio_of(r["handoff"]["native"], r["handoff"]["lowthread"])  # handoffs/s ratio
+    need = 5.0 if PYPY else 1.0
+    add(f"handoffs/s >= {need:g}x native", v, v is not None and v >= need,
+        "-" if v is None else f"{v:.2f}x")
+    rat("start", 1.0 if PYPY else 2.0,
+        f"thread start <= {1.0 if PYPY else 2.0:g}x native")
+    d = r["overshoot_median"]["diff"]
+    add("overshoot median within 20 us of native", d, abs(d) <= 20e-6, f"{d * 1e6:+.0f} us")
+    rat("lock_memory", 2.0, "memory per lock <= 2x native")
+    return out
+
+
+def ratio_of(a, b):
+    return a / b if a is not None and b else None
+
+
+def print_table(rows, targets):
+    impl = f"{sys.implementation.name} {sys.version.split()[0]}"
+    print()
+    print(f"lowthread {lowthread.__version__} on {impl}: medians "
+          "(ns per operation unless bytes; lower is better)")
+    head = (f"{'benchmark':<46} {'_thread':>9} {'lowthread':>10} {'ratio':>7} "
+            f"{'_PyRLock':>9} {'floor':>7} {'lt/floor':>8}")
+    print(head)
+    print("-" * len(head))
+    for row in rows:
+        unit = row["unit"]
+        fr = row.get("floor_ratio")
+        print(f"{row['benchmark']:<46} {fmt(row['native'], unit):>9} "
+              f"{fmt(row['lowthread'], unit):>10} "
+              f"{'-' if row['ratio'] is None else format(row['ratio'], '.2f') + 'x':>7} "
+              f"{fmt(row.get('_PyRLock'), unit):>9} {fmt(row.get('floor'), unit):>7} "
+              f"{'-' if fr is None else format(fr, '.2f') + 'x':>8}")
+    for key in ("contended", "handoff"):
+        row = next(x for x in rows if x["key"] == key)
+        if row.get("native_per_s") and row.get("lowthread_per_s"):
+            print(f"  {key}: {row['native_per_s'] / 1e3:,.1f} k/s native, "
+                  f"{row['lowthread_per_s'] / 1e3:,.1f} k/s lowthread")
+    print()
+    print("targets:")
+    for t in targets:
+        mark = {True: "met", False: "MISSED", None: "n/a"}[t["met"]]
+        print(f"  {mark:<6} {t['target']:<46} {t['shown']}")
+
+
+if __name__ == "__main__":
+    main()
