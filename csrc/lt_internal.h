@@ -13,6 +13,17 @@
 #define LT_SLICE_MS 20
 #endif
 
+/* Keeps the helpers below out of the shared library's exported symbols. */
+#if defined(__GNUC__) && !defined(__CYGWIN__) && !defined(_WIN32)
+#define LT__HIDDEN __attribute__((visibility("hidden")))
+#else
+#define LT__HIDDEN
+#endif
+
+/* The length of the longest prefix of the string s, at most max bytes, that
+ * does not end inside a UTF-8 character (lt_common.c). */
+LT__HIDDEN size_t lt__utf8_prefix(const char *s, size_t max);
+
 #ifndef _WIN32
 
 #include <pthread.h>
@@ -24,13 +35,6 @@
 #define LT_USE_CONDVAR 1
 #else
 #define LT_USE_SEM 1
-#endif
-
-/* Keeps the helpers below out of the shared library's exported symbols. */
-#if defined(__GNUC__) && !defined(__CYGWIN__)
-#define LT__HIDDEN __attribute__((visibility("hidden")))
-#else
-#define LT__HIDDEN
 #endif
 
 /* Nanoseconds on CLOCK_MONOTONIC, the clock of every wait. */

@@ -616,21 +616,6 @@ int lt_have_native_id(void)
 
 /* ---- thread names ---------------------------------------------------------- */
 
-/* The length of the longest prefix of s, at most max bytes, that does not
- * end inside a UTF-8 character: the cut backs off over continuation bytes
- * (10xxxxxx).  Bytes that are not UTF-8 are cut like any others. */
-static size_t lt__utf8_prefix(const char *s, size_t max)
-{
-    size_t n = strlen(s);
-
-    if (n <= max)
-        return n;
-    n = max;
-    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
-        n--;
-    return n;
-}
-
 size_t lt_thread_name_max(void)
 {
     /* The systems' limits, without the NUL (Linux: TASK_COMM_LEN 16). */

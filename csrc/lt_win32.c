@@ -27,7 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lowthread.h"
+#include "lt_internal.h"
 
 /* The longest finite wait SleepConditionVariableSRW accepts, in ms
  * (INFINITE is 0xFFFFFFFF).  LT_TIMEOUT_MAX_US is this times 1000: longer
@@ -718,20 +718,6 @@ static lt__set_desc_fn lt__set_desc(void)
 static lt__get_desc_fn lt__get_desc(void)
 {
     return (lt__get_desc_fn)(void (*)(void))lt__kernel32("GetThreadDescription");
-}
-
-/* The length of the longest prefix of s, at most max bytes, that does not
- * end inside a UTF-8 character (see lt_posix.c). */
-static size_t lt__utf8_prefix(const char *s, size_t max)
-{
-    size_t n = strlen(s);
-
-    if (n <= max)
-        return n;
-    n = max;
-    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
-        n--;
-    return n;
 }
 
 size_t lt_thread_name_max(void)
