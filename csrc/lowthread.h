@@ -43,6 +43,8 @@ extern "C" {
 #define LT_ENOTSUP (-6)    /* not supported on this platform */
 #define LT_ESYS (-7)       /* another system error; see errno/GetLastError */
 #define LT_EDEADLK (-8)    /* a thread tried to join itself */
+#define LT_ENOTOWNER (-9)  /* release of a recursive lock by a non-owner */
+#define LT_EOVERFLOW (-10) /* a recursive lock's count would overflow */
 
 /* ---- limits and build facts -------------------------------------------- */
 
@@ -116,6 +118,63 @@ int lt_lock_locked(const lt_lock_t *lock);
  * a child that has a single thread.
  * Returns LT_OK, LT_EINVAL (lock is NULL) or LT_ESYS. */
 int lt_lock_at_fork_reinit(lt_lock_t *lock);
+
+/* ---- recursive locks ------------------------------------------------------ */
+
+/* A lock owned by the thread that acquired it (by its lt_get_ident()): the
+ * owner may acquire it again, and each acquire must be matched by a release
+ * from the owner; the lock is free after the last one.  Other threads wait
+ * as for an lt_lock_t.  Built on lt_lock_t, so it has the same back-ends,
+ * timeouts and signal behaviour. */
+typedef struct lt_rlock_s lt_rlock_t;
+
+/* Creates an unowned recursive lock and stores it in *rlockp.
+ * Returns LT_OK, LT_EINVAL (rlockp is NULL), LT_ENOMEM or LT_ESYS. */
+int lt_rlock_new(lt_rlock_t **rlockp);
+
+/* Frees a lock made by lt_rlock_new(); NULL is ignored.  As for
+ * lt_lock_free(), no thread may wait on it or use it after. */
+void lt_rlock_free(lt_rlock_t *rlock);
+
+/* If the calling thread owns the lock, adds one to its count at once
+ * (whatever timeout_us says).  Otherwise acquires it as lt_lock_acquire()
+ * would (timeout_us, flags and statuses alike) and, on LT_OK, makes the
+ * caller its owner with a count of 1.
+ * Returns LT_OK, LT_TIMEDOUT, LT_INTR, LT_EOVERFLOW (the count is at
+ * ULONG_MAX: nothing changes), LT_EINVAL or LT_ESYS. */
+int lt_rlock_acquire(lt_rlock_t *rlock, int64_t timeout_us, int flags);
+
+/* Takes one from the owner's count; at 0 the lock is free.
+ * Returns LT_OK, LT_ENOTOWNER (the caller does not own it: nothing changes)
+ * or LT_EINVAL. */
+int lt_rlock_release(lt_rlock_t *rlock);
+
+/* For a condition variable: frees the lock whatever its count, and stores
+ * the count and the owner in *count and *owner (either may be NULL).  It
+ * does not check that the caller is the owner (a condition variable checks
+ * that before).
+ * Returns LT_OK, LT_ENOTLOCKED (the lock is free: nothing changes) or
+ * LT_EINVAL. */
+int lt_rlock_release_save(lt_rlock_t *rlock, unsigned long *count, uint64_t *owner);
+
+/* The other half of lt_rlock_release_save(): waits for the lock without a
+ * timeout, through signals, then sets its owner and count to the given
+ * values (whoever the caller is).
+ * Returns LT_OK, LT_EINVAL or LT_ESYS. */
+int lt_rlock_acquire_restore(lt_rlock_t *rlock, unsigned long count, uint64_t owner);
+
+/* The owner's count if the calling thread owns the lock, else 0 (also for
+ * NULL). */
+unsigned long lt_rlock_recursion(const lt_rlock_t *rlock);
+
+/* The owner's ident and count, 0 and 0 when the lock is free (also for
+ * NULL).  Read from another thread, they may be stale on return, and the
+ * two may belong to different moments. */
+uint64_t lt_rlock_owner(const lt_rlock_t *rlock);
+unsigned long lt_rlock_count(const lt_rlock_t *rlock);
+
+/* lt_lock_at_fork_reinit() for a recursive lock: free, no owner. */
+int lt_rlock_at_fork_reinit(lt_rlock_t *rlock);
 
 /* ---- threads ------------------------------------------------------------- */
 

@@ -20,6 +20,17 @@
 #define LT__HIDDEN
 #endif
 
+/* Relaxed atomic loads and stores, for words that one thread writes while
+ * others may read them (a recursive lock's owner and count). */
+#if defined(_MSC_VER) && !defined(__clang__)
+/* Aligned loads and stores of these sizes are atomic on every Windows target. */
+#define LT__LOAD(type, p) (*(volatile const type *)(p))
+#define LT__STORE(type, p, v) (*(volatile type *)(p) = (v))
+#else
+#define LT__LOAD(type, p) ((type)__atomic_load_n((p), __ATOMIC_RELAXED))
+#define LT__STORE(type, p, v) __atomic_store_n((p), (type)(v), __ATOMIC_RELAXED)
+#endif
+
 /* The length of the longest prefix of the string s, at most max bytes, that
  * does not end inside a UTF-8 character (lt_common.c). */
 LT__HIDDEN size_t lt__utf8_prefix(const char *s, size_t max);
