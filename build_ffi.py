@@ -24,19 +24,20 @@ def _rel(*parts):
 
 CSRC = _rel("csrc")
 # Every back-end file is wrapped whole in its own platform test, so the same
-# list builds on every platform.
-SOURCES = sorted(_rel("csrc", os.path.basename(p))
-                 for p in glob.glob(os.path.join(_HERE, "csrc", "*.c")))
+# list builds on every platform.  binding/ holds the binding's own C glue.
+SOURCES = sorted(_rel(d, os.path.basename(p)) for d in ("csrc", "binding")
+                 for p in glob.glob(os.path.join(_HERE, d, "*.c")))
 
 ffibuilder = FFI()
-with open(os.path.join(_HERE, "csrc", "lowthread.cdef")) as f:
-    ffibuilder.cdef(f.read())
+for cdef in (("csrc", "lowthread.cdef"), ("binding", "lt_py.cdef")):
+    with open(os.path.join(_HERE, *cdef)) as f:
+        ffibuilder.cdef(f.read())
 
 ffibuilder.set_source(
     "lowthread._lowthread",
-    '#include "lowthread.h"',
+    '#include "lt_py.h"',
     sources=SOURCES,
-    include_dirs=[CSRC],
+    include_dirs=[CSRC, _rel("binding")],
     libraries=[] if sys.platform == "win32" else ["pthread"],
 )
 

@@ -1,24 +1,30 @@
 """The lock type: a binary semaphore from the C core, freed with its object."""
 
+import sys
+
 from . import _wait
 from ._lowthread import ffi, lib
-from ._timeout import acquire_us
 
-_acquire = lib.lt_lock_acquire
 _release = lib.lt_lock_release
 _locked = lib.lt_lock_locked
-_WAIT_INTR = lib.LT_WAIT_INTR
-_NO_TIMEOUT = -1
 # What the C lock costs on the heap, so that PyPy's GC counts it.
 _C_LOCK_SIZE = 64
+# On CPython the lock object frees its C lock in __del__ and keeps a plain
+# pointer: a cdata from ffi.gc() costs 64 more bytes per lock and about 100
+# more instructions per call it is passed to.  PyPy collects objects with
+# __del__ more slowly than ffi.gc() cdata, and its calls do not care.
+_FREE_IN_DEL = sys.implementation.name == "cpython"
 
 
-def new_c_lock():
-    """A new unlocked C lock, freed when the returned cdata dies."""
+def new_c_lock(owned=not _FREE_IN_DEL):
+    """A new unlocked C lock: freed when the returned cdata dies if owned,
+    else a plain pointer that the caller must pass to lt_lock_free()."""
     out = ffi.new("lt_lock_t **")
     rc = lib.lt_lock_new(out)
     if rc:
         _wait.check(rc)
+    if not owned:
+        return out[0]
     return ffi.gc(out[0], lib.lt_lock_free, size=_C_LOCK_SIZE)
 
 
@@ -47,20 +53,16 @@ class lock:
             raise TypeError("lock() takes no keyword arguments")
         self._lk = new_c_lock()
 
+    if _FREE_IN_DEL:
+        def __del__(self, _free=lib.lt_lock_free):
+            try:
+                lk = self._lk
+            except AttributeError:  # __init__ never ran, or failed
+                return
+            _free(lk)
+
     def __init_subclass__(cls, **kwargs):
         raise TypeError("type 'lowthread.lock' is not an acceptable base type")
-
-    def acquire(self, blocking=True, timeout=_NO_TIMEOUT):
-        """Lock the lock, waiting at most timeout seconds (-1: forever) if blocking.
-
-        Returns True if the lock was acquired, False if not.
-        """
-        if blocking is True and timeout is _NO_TIMEOUT:
-            rc = _acquire(self._lk, -1, _WAIT_INTR)
-            if rc == 0:
-                return True
-            return _wait.acquire(self._lk, -1, rc)
-        return _wait.acquire(self._lk, acquire_us(blocking, timeout))
 
     def release(self):
         """Unlock the lock; any thread may do so.  RuntimeError if it is unlocked."""
@@ -75,14 +77,11 @@ class lock:
         """Make the lock a fresh unlocked one, in a child process after fork()."""
         at_fork_reinit(self._lk)
 
-    __enter__ = acquire
-
     def __exit__(self, *exc_info):
         if _release(self._lk):
             raise RuntimeError("release unlocked lock")
 
     # The obsolete spellings that code written for thread/_thread still uses.
-    acquire_lock = acquire
     release_lock = release
     locked_lock = locked
 
@@ -92,6 +91,14 @@ class lock:
 
     def __reduce_ex__(self, protocol):
         raise TypeError("cannot pickle 'lowthread.lock' object")
+
+
+_wait.lock_methods(lock, lib.ltpy_lock_wait, _wait.lock_acquire, lib.ltpy_lock_untake, """\
+Lock the lock, waiting at most timeout seconds (-1: forever) if blocking.
+
+Returns True if the lock was acquired, False if not.
+""")
+lock.acquire_lock = lock.acquire
 
 
 def allocate_lock():

@@ -5,20 +5,34 @@ that the interpreter gets a chance to run the Python-level signal handlers
 (only the main thread ever runs them).  A handler that raises ends the
 acquire with its exception; otherwise the wait resumes with the time that is
 left, measured from the first attempt.
+
+A handler may also run, and raise, just after a C acquire returned LT_OK,
+before Python code can store that result.  The acquires of binding/lt_py.c
+record per thread what they took, so that the exception handler around them
+gives back exactly that (untake).  The record is only right if no handler
+can run between the start of the try block and its first C call: true on
+CPython 3.11 and later, which run handlers only at calls, backward jumps and
+function entries; elsewhere (older CPython, PyPy) the record is cleared
+before the try block (FORGET).
 """
 
 import errno
 import os
 import signal
+import sys
 
 from ._lowthread import ffi, lib
+from ._timeout import acquire_us
 
 OK = lib.LT_OK
 TIMEDOUT = lib.LT_TIMEDOUT
 INTR = lib.LT_INTR
 WAIT_INTR = lib.LT_WAIT_INTR
 
-_acquire = lib.lt_lock_acquire
+lock_acquire = lib.ltpy_lock_acquire
+_lock_untake = lib.ltpy_lock_untake
+FORGET = (None if sys.implementation.name == "cpython" and sys.version_info >= (3, 11)
+          else lib.ltpy_forget)
 _now_us = lib.lt_monotonic_us
 # The condvar back-end cannot be woken by a signal, so with LT_WAIT_INTR it
 # returns every few milliseconds: worth it only in the main thread.
@@ -43,6 +57,8 @@ def check(rc):
     """Raise the Python exception for a negative C status."""
     if rc == lib.LT_ENOMEM:
         raise MemoryError()
+    if rc == lib.LT_EOVERFLOW:
+        raise OverflowError("Internal lock count overflowed")
     if rc == lib.LT_ENOTSUP:
         raise NotImplementedError("not supported on this platform")
     if rc == lib.LT_ESYS:
@@ -51,22 +67,65 @@ def check(rc):
     raise SystemError(f"lowthread C core returned {rc}")
 
 
-def acquire(lk, us, rc=None, call=_acquire):
+def acquire(lk, us, call=lock_acquire, untake=_lock_untake):
     """Acquire lk waiting at most us microseconds (-1: forever, 0: try once).
 
-    rc is the status of a first attempt the caller already made with the same
-    us and LT_WAIT_INTR, if any.  call is the C wait (lt_lock_acquire, or
-    lt_thread_join for a thread handle).  Returns True on LT_OK, False on
-    LT_TIMEDOUT; other negative statuses raise.
+    call is the C wait (an acquire of lt_py.c, or a thread join), untake the
+    lt_py.c undo that goes with it (None for a join, which takes nothing).
+    Returns True on LT_OK, False on LT_TIMEDOUT; other negative statuses
+    raise.
     """
-    deadline = None
-    if rc is None:
-        if us > 0:
-            # Try first, so that the uncontended case reads no clock.
-            if call(lk, 0, 0) == OK:
-                return True
+    if FORGET is not None:
+        FORGET()
+    try:
+        # A first try without waiting: the uncontended case reads no clock.
+        rc = call(lk, 0 if us > 0 else us, WAIT_INTR)
+        if rc == TIMEDOUT and us > 0:
             deadline = _now_us() + us
-        rc = call(lk, us, WAIT_INTR)
+            return resume(lk, us, call(lk, us, WAIT_INTR), call, deadline)
+        return True if rc == OK else resume(lk, us, rc, call)
+    except BaseException:
+        if untake is not None:
+            untake(lk)
+        raise
+
+
+def lock_methods(cls, wait_forever, call, untake, doc):
+    """Give a lock class acquire() and __enter__ over the C lock in its _lk.
+
+    wait_forever(lk) is the untimed acquire of lt_py.c; call and untake are
+    as for acquire(), which the untimed case, the commonest call of all,
+    unfolds.
+    """
+    no_timeout = -1
+    timed = acquire
+
+    def acquire_(self, blocking=True, timeout=no_timeout):
+        if blocking is True and timeout is no_timeout:
+            if FORGET is not None:
+                FORGET()
+            try:
+                rc = wait_forever(self._lk)
+                if rc == 0:
+                    return True
+                return resume(self._lk, -1, rc, call)
+            except BaseException:
+                untake(self._lk)
+                raise
+        return timed(self._lk, acquire_us(blocking, timeout), call, untake)
+
+    acquire_.__name__ = "acquire"
+    acquire_.__qualname__ = f"{cls.__name__}.acquire"
+    acquire_.__module__ = cls.__module__
+    acquire_.__doc__ = doc
+    cls.acquire = cls.__enter__ = acquire_
+
+
+def resume(lk, us, rc, call, deadline=None):
+    """Go on after a first wait of acquire(lk, us, call) returned rc.
+
+    Must be called inside the caller's untake guard (see acquire).
+    """
     flags = WAIT_INTR
     while rc == INTR:
         run_signal_handlers()
