@@ -75,7 +75,7 @@ class _ThreadHandle:
         if self._ident == _threads.get_ident() and not self.is_done():
             raise RuntimeError("Cannot join current thread")
         if self._thread is not None:
-            _wait.acquire(self._thread, us, None, lambda h, t, f: _check_join(_join(h, t, f)))
+            _wait.acquire(self._thread, us, lambda h, t, f: _check_join(_join(h, t, f)), None)
         elif _wait.acquire(self._event._lk, us):
             self._event.release()
 
@@ -99,9 +99,17 @@ def start_joinable_thread(function, handle=None, daemon=True):
     elif handle._started():
         raise RuntimeError("thread already started")
     out = ffi.new("lt_thread_t **")
-    handle._ident = _threads.start(
-        function, (), {}, lambda fn, arg, ident: lib.lt_thread_start_joinable(fn, arg, out, ident))
-    handle._thread = ffi.gc(out[0], lib.lt_thread_free)
+    # The thread waits at the gate until its handle knows it: the function
+    # may well join or inspect its own handle at once.
+    gate = lock()
+    gate.acquire()
+    try:
+        handle._ident = _threads.start(
+            function, (), {}, lambda fn, arg, ident: lib.lt_thread_start_joinable(fn, arg, out, ident),
+            gate)
+        handle._thread = ffi.gc(out[0], lib.lt_thread_free)
+    finally:
+        gate.release()
     if not daemon:
         _non_daemon.add(handle)
     return handle

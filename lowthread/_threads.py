@@ -27,14 +27,15 @@ _FinalizationError = getattr(builtins, "PythonFinalizationError", RuntimeError)
 
 
 class _Start:
-    __slots__ = ("function", "args", "kwargs", "handle", "ident")
+    __slots__ = ("function", "args", "kwargs", "handle", "ident", "gate")
 
-    def __init__(self, function, args, kwargs):
+    def __init__(self, function, args, kwargs, gate):
         self.function = function
         self.args = args
         self.kwargs = kwargs
         self.handle = ffi.new_handle(self)
         self.ident = 0
+        self.gate = gate
 
 
 def start_new_thread(*args, **kwargs):
@@ -62,14 +63,16 @@ def start_new_thread(*args, **kwargs):
     return start(function, fargs, _NO_KWARGS if fkwargs is None else fkwargs)
 
 
-def start(function, args, kwargs, starter=lib.lt_thread_start):
+def start(function, args, kwargs, starter=lib.lt_thread_start, gate=None):
     """Run function(*args, **kwargs) on a thread made by starter; return its ident.
 
-    starter is lt_thread_start or a function with its arguments.
+    starter is lt_thread_start or a function with its arguments.  gate, if
+    given, is a held lock that the new thread acquires before it calls
+    function: the caller releases it once it has recorded the thread.
     """
     if sys.is_finalizing():
         raise _FinalizationError(_SHUTDOWN_MSG)
-    job = _Start(function, args, kwargs)
+    job = _Start(function, args, kwargs, gate)
     ident = ffi.new("uint64_t *")
     _handles.add(job.handle)
     rc = starter(lib.lt_py_bootstrap, job.handle, ident)
@@ -92,6 +95,8 @@ def bootstrap(arg):
     start.ident = get_ident()
     _running.add(start)
     try:
+        if start.gate is not None:
+            start.gate.acquire()
         start.function(*start.args, **start.kwargs)
     except SystemExit:
         pass

@@ -288,3 +288,23 @@ def test_set_name_validation():
         lt.set_name(b"bytes")
     with pytest.raises(ValueError, match="embedded null character"):
         lt.set_name("a\0b")
+
+
+def test_handle_is_complete_when_the_function_starts():
+    # The new thread must not run its function before start_joinable_thread
+    # has recorded it in the handle: a function that looks at its own handle
+    # at once saw "thread not started" (ident 0) before the start gate.
+    seen = []
+    done = lt.allocate_lock()
+    done.acquire()
+    for _ in range(50):
+        handle = lt._ThreadHandle()
+
+        def body(handle=handle):
+            seen.append((handle.ident == lt.get_ident(), handle.is_done()))
+            done.release()
+
+        lt.start_joinable_thread(body, handle=handle)
+        assert done.acquire(timeout=LONG)
+        handle.join(LONG)
+    assert seen == [(True, False)] * 50
