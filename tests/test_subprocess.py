@@ -247,6 +247,43 @@ def test_raising_handler_in_with_statement_does_not_release():
     assert proc.out.splitlines() == ["KeyError", "[] True"], proc
 
 
+HANDLER_AFTER_TAKE_SCRIPT = """
+import _thread, threading, time
+l = lt.{factory}()
+def holder():
+    with l:
+        held.set()
+        time.sleep(0.3)
+        # The SIGINT handler becomes pending without a real signal (so the
+        # main thread's wait is not interrupted); then the release hands the
+        # lock over, and the handler raises as the acquire returns.
+        _thread.interrupt_main()
+held = threading.Event()
+t = threading.Thread(target=holder)
+t.start()
+held.wait(10)
+try:
+    r = {form}
+    print("returned", r)
+except KeyboardInterrupt:
+    print("KeyboardInterrupt")
+t.join(10)
+print("locked", l.locked())
+print("again", l.acquire(timeout=5))
+"""
+
+
+@pytest.mark.parametrize("factory", ["allocate_lock", "RLock"])
+@pytest.mark.parametrize("form", ["l.acquire()", "l.acquire(timeout=30)", "l.__enter__()"])
+def test_handler_raising_as_acquire_returns_gives_the_lock_back(factory, form):
+    """A handler that raises just after the C acquire succeeded must not leave
+    the lock held by nobody's code: CPython's own acquire, a C method, has no
+    such window; lowthread's Python acquire undoes the acquire (lt_py.c)."""
+    proc = run_py(HANDLER_AFTER_TAKE_SCRIPT.format(factory=factory, form=form), timeout=30)
+    assert proc.rc == 0, proc
+    assert proc.out.splitlines() == ["KeyboardInterrupt", "locked False", "again True"], proc
+
+
 def test_signal_in_non_main_thread_wait_is_not_interrupted():
     """Non-main threads never run Python handlers: their timed wait runs to its end."""
     proc = run_py("""
