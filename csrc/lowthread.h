@@ -186,9 +186,10 @@ typedef void (*lt_thread_fn)(void *arg);
  * it) in *ident_out, if ident_out is not NULL, before returning.
  * The thread ends when fn returns.  On failure fn never runs, arg is not
  * touched and nothing is leaked.
- * Returns LT_OK, LT_EINVAL (fn is NULL), LT_ENOMEM, LT_EAGAIN (the system
- * refused: too many threads, or a stack size it cannot provide) or
- * LT_ECLOSED (after lt_threads_close()). */
+ * Returns LT_OK, LT_EINVAL (fn is NULL), LT_ENOMEM (the library's own
+ * allocation failed), LT_EAGAIN (the system refused the thread, for any
+ * reason: too many threads, or a stack it cannot provide; errno or
+ * GetLastError() tells) or LT_ECLOSED (after lt_threads_close()). */
 int lt_thread_start(lt_thread_fn fn, void *arg, uint64_t *ident_out);
 
 /* Tells lt_threads_close() that the calling thread, started by

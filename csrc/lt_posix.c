@@ -338,9 +338,12 @@ static int lt__start(lt_thread_fn fn, void *arg, lt_thread_t *handle,
     boot->handle = handle;
     err = lt__create(thread, stack_size, boot, handle == NULL);
     if (err != 0) {
+        /* Whatever the system's reason (EAGAIN, or ENOMEM for a stack it
+         * cannot map), it refused the thread: LT_ENOMEM is kept for this
+         * library's own allocations. */
         free(boot);
         errno = err;
-        return err == ENOMEM ? LT_ENOMEM : LT_EAGAIN;
+        return LT_EAGAIN;
     }
     return LT_OK;
 }

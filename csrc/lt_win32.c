@@ -448,10 +448,12 @@ static int lt__start(lt_thread_fn fn, void *arg, lt_thread_t *handle,
                        tid);
     if (h == 0) {
         DWORD err = GetLastError();
-        int rc = errno == ENOMEM ? LT_ENOMEM : LT_EAGAIN;
+        /* The system refused the thread, whatever its reason (as in
+         * lt_posix.c): LT_ENOMEM is kept for this library's own
+         * allocations. */
         free(boot);
         SetLastError(err);
-        return rc;
+        return LT_EAGAIN;
     }
     *thread = (HANDLE)h;
     return LT_OK;
