@@ -78,6 +78,9 @@ def start(function, args, kwargs, starter=lib.lt_thread_start, gate=None):
     rc = starter(lib.lt_py_bootstrap, job.handle, ident)
     if rc:
         _handles.discard(job.handle)
+        # job and its handle refer to each other: let go of the caller's
+        # objects now, not when the cycle collector comes by.
+        job.function = job.args = job.kwargs = job.handle = job.gate = None
         if rc == lib.LT_ECLOSED:
             raise _FinalizationError(_SHUTDOWN_MSG)
         if rc == lib.LT_ENOMEM:
@@ -92,6 +95,7 @@ def bootstrap(arg):
     """The body of every thread lowthread starts, entered from the C core."""
     start = ffi.from_handle(arg)
     _handles.discard(start.handle)
+    start.handle = None  # the cycle start <-> handle ends here
     start.ident = get_ident()
     _running.add(start)
     try:
@@ -106,7 +110,7 @@ def bootstrap(arg):
         # Leave the count before the function can die, as CPython does: a
         # weakref callback on the function may already look at _count().
         _running.discard(start)
-        start.function = start.args = start.kwargs = None
+        start.function = start.args = start.kwargs = start.gate = None
 
 
 def _count():
