@@ -36,6 +36,11 @@ int ltpy_lock_wait(lt_lock_t *lock)
     return ltpy_note(lock, lt_lock_acquire(lock, -1, LT_WAIT_INTR));
 }
 
+int ltpy_lock_try(lt_lock_t *lock)
+{
+    return ltpy_note(lock, lt_lock_acquire(lock, 0, 0));
+}
+
 int ltpy_lock_acquire(lt_lock_t *lock, int64_t timeout_us, int flags)
 {
     return ltpy_note(lock, lt_lock_acquire(lock, timeout_us, flags));
@@ -44,6 +49,11 @@ int ltpy_lock_acquire(lt_lock_t *lock, int64_t timeout_us, int flags)
 int ltpy_rlock_wait(lt_rlock_t *rlock)
 {
     return ltpy_note(rlock, lt_rlock_acquire(rlock, -1, LT_WAIT_INTR));
+}
+
+int ltpy_rlock_try(lt_rlock_t *rlock)
+{
+    return ltpy_note(rlock, lt_rlock_acquire(rlock, 0, 0));
 }
 
 int ltpy_rlock_acquire(lt_rlock_t *rlock, int64_t timeout_us, int flags)

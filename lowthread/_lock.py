@@ -93,7 +93,7 @@ class lock:
         raise TypeError("cannot pickle 'lowthread.lock' object")
 
 
-_wait.lock_methods(lock, lib.ltpy_lock_wait, _wait.lock_acquire, lib.ltpy_lock_untake, """\
+_wait.lock_methods(lock, lib.ltpy_lock_wait, lib.ltpy_lock_try, _wait.lock_acquire, lib.ltpy_lock_untake, """\
 Lock the lock, waiting at most timeout seconds (-1: forever) if blocking.
 
 Returns True if the lock was acquired, False if not.

@@ -138,7 +138,7 @@ class RLock:
         raise TypeError(f"cannot pickle '{_tp_name(type(self))}' object")
 
 
-_wait.lock_methods(RLock, lib.ltpy_rlock_wait, lib.ltpy_rlock_acquire, lib.ltpy_rlock_untake, """\
+_wait.lock_methods(RLock, lib.ltpy_rlock_wait, lib.ltpy_rlock_try, lib.ltpy_rlock_acquire, lib.ltpy_rlock_untake, """\
 Lock the lock, waiting at most timeout seconds (-1: forever) if blocking.
 
 If this thread already owns it, the recursion count goes up by one and it

@@ -90,24 +90,26 @@ def acquire(lk, us, call=lock_acquire, untake=_lock_untake):
         raise
 
 
-def lock_methods(cls, wait_forever, call, untake, doc):
+def lock_methods(cls, wait_forever, try_once, call, untake, doc):
     """Give a lock class acquire() and __enter__ over the C lock in its _lk.
 
-    wait_forever(lk) is the untimed acquire of lt_py.c; call and untake are
-    as for acquire(), which the untimed case, the commonest call of all,
-    unfolds.
+    wait_forever(lk) and try_once(lk) are lt_py.c's untimed and non-blocking
+    acquires; call and untake are as for acquire(), which these two cases,
+    the commonest calls of all, unfold.
     """
     no_timeout = -1
     timed = acquire
 
     def acquire_(self, blocking=True, timeout=no_timeout):
-        if blocking is True and timeout is no_timeout:
+        if timeout is no_timeout and (blocking is True or blocking is False):
             if FORGET is not None:
                 FORGET()
             try:
-                rc = wait_forever(self._lk)
-                if rc == 0:
+                rc = (wait_forever if blocking else try_once)(self._lk)
+                if rc == OK:
                     return True
+                if rc == TIMEDOUT:
+                    return False
                 return resume(self._lk, -1, rc, call)
             except BaseException:
                 untake(self._lk)
