@@ -11,6 +11,7 @@
  * Environment: LT_TEST_QUICK=1 scales the loops down (for valgrind's DRD,
  * which cannot follow 1000 threads).
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -587,6 +588,764 @@ static void test_free_right_after_handoff(void)
     printf("    %d hand-offs\n", rounds);
     lt_lock_free(h.go);
     lt_lock_free(h.ack);
+}
+
+/* ---- recursive locks ------------------------------------------------------------- */
+
+/* They run before thousand_threads: under helgrind every lock operation
+ * costs more for each thread the process ever had, and rlock_contention
+ * then takes ten times as long. */
+
+static lt_rlock_t *t_new_rlock(void)
+{
+    lt_rlock_t *rlock = NULL;
+    int rc = lt_rlock_new(&rlock);
+
+    if (rc != LT_OK || rlock == NULL) {
+        printf("    lt_rlock_new failed: %d\n", rc);
+        exit(2); /* no recursive lock can be tested without one */
+    }
+    return rlock;
+}
+
+/* Checks a recursive lock's owner and count, and that lt_rlock_recursion()
+ * in the calling thread agrees with them. */
+#define CHECK_RLOCK(rlock, owner, count) \
+    t_check_rlock(__FILE__, __LINE__, (rlock), (owner), (count))
+
+static void t_check_rlock(const char *file, int line, const lt_rlock_t *rlock,
+                          uint64_t owner, unsigned long count)
+{
+    uint64_t seen_owner = lt_rlock_owner(rlock);
+    unsigned long seen_count = lt_rlock_count(rlock);
+    unsigned long seen_rec = lt_rlock_recursion(rlock);
+    unsigned long rec = owner == lt_get_ident() ? count : 0;
+
+    if (seen_owner != owner || seen_count != count || seen_rec != rec)
+        t_fail(file, line, "owner %#llx, count %lu, recursion %lu; expected "
+               "owner %#llx, count %lu, recursion %lu",
+               (unsigned long long)seen_owner, seen_count, seen_rec,
+               (unsigned long long)owner, count, rec);
+}
+
+/* A thread that runs one recursive-lock call at a time on main's command,
+ * so that a test can interleave the two threads step by step. */
+enum {
+    T_PEER_LOOK,         /* only reads the state */
+    T_PEER_ACQUIRE,      /* lt_rlock_acquire(rlock, timeout_us, 0) */
+    T_PEER_ACQUIRE_INTR, /* the same with LT_WAIT_INTR */
+    T_PEER_RELEASE,
+    T_PEER_SAVE,         /* release_save into saved_count and saved_owner */
+    T_PEER_RESTORE,      /* acquire_restore(rlock, count, owner) */
+    T_PEER_STOP
+};
+
+#define T_HUNG 99 /* the status of a call that did not return in time */
+
+struct t_peer {
+    lt_rlock_t *rlock;
+    lt_thread_t *thread;
+    uint64_t ident;      /* the peer's lt_get_ident() */
+    lt_lock_t *go;       /* released by main: run cmd */
+    lt_lock_t *done;     /* released by the peer: cmd has returned */
+    int busy;            /* main's: a command was sent, done not yet taken */
+    int hung;            /* main's: the peer did not answer; it is leaked */
+    /* The command, set by main before it releases go. */
+    int cmd;
+    int64_t timeout_us;  /* T_PEER_ACQUIRE */
+    unsigned long count; /* T_PEER_RESTORE */
+    uint64_t owner;      /* T_PEER_RESTORE */
+    /* The results, set by the peer before it releases done. */
+    int rc;
+    int64_t elapsed_us;  /* how long the call took */
+    unsigned long saved_count; /* T_PEER_SAVE */
+    uint64_t saved_owner;
+    uint64_t seen_owner; /* lt_rlock_owner() etc. in the peer after the call */
+    unsigned long seen_count, seen_rec;
+};
+
+static void t_peer_fn(void *arg)
+{
+    struct t_peer *p = arg;
+    int64_t t0;
+    int stop;
+
+    do {
+        if (lt_lock_acquire(p->go, T_LONG, 0) != LT_OK) {
+            t_fail(__FILE__, __LINE__, "the peer waited in vain for a command");
+            return;
+        }
+        t0 = lt_monotonic_us();
+        switch (p->cmd) {
+        case T_PEER_ACQUIRE:
+            p->rc = lt_rlock_acquire(p->rlock, p->timeout_us, 0);
+            break;
+        case T_PEER_ACQUIRE_INTR:
+            p->rc = lt_rlock_acquire(p->rlock, p->timeout_us, LT_WAIT_INTR);
+            break;
+        case T_PEER_SAVE:
+            p->rc = lt_rlock_release_save(p->rlock, &p->saved_count, &p->saved_owner);
+            break;
+        case T_PEER_RELEASE:
+            p->rc = lt_rlock_release(p->rlock);
+            break;
+        case T_PEER_RESTORE:
+            p->rc = lt_rlock_acquire_restore(p->rlock, p->count, p->owner);
+            break;
+        default:
+            p->rc = LT_OK;
+        }
+        p->elapsed_us = lt_monotonic_us() - t0;
+        p->seen_owner = lt_rlock_owner(p->rlock);
+        p->seen_count = lt_rlock_count(p->rlock);
+        p->seen_rec = lt_rlock_recursion(p->rlock);
+        stop = p->cmd == T_PEER_STOP;
+        lt_lock_release(p->done);
+    } while (!stop);
+}
+
+/* Returns 0 (reported) if the peer could not be started. */
+static int t_peer_start(struct t_peer *p, lt_rlock_t *rlock)
+{
+    int rc;
+
+    p->rlock = rlock;
+    p->go = t_new_held_lock();
+    p->done = t_new_held_lock();
+    p->busy = p->hung = 0;
+    p->ident = 0;
+    rc = lt_thread_start_joinable(t_peer_fn, p, &p->thread, &p->ident);
+    CHECK_RC(rc, LT_OK);
+    if (rc != LT_OK) {
+        lt_lock_free(p->go);
+        lt_lock_free(p->done);
+        return 0;
+    }
+    CHECK(p->ident != 0 && p->ident != lt_get_ident());
+    return 1;
+}
+
+/* Has the peer run cmd without waiting for it to return. */
+static void t_peer_send(struct t_peer *p, int cmd, int64_t timeout_us)
+{
+    if (p->hung)
+        return;
+    p->cmd = cmd;
+    p->timeout_us = timeout_us;
+    p->rc = T_HUNG;
+    p->seen_owner = 12345;
+    p->seen_count = p->seen_rec = 12345;
+    p->busy = 1;
+    lt_lock_release(p->go);
+}
+
+/* 1 if the peer's command has returned (does not wait). */
+static int t_peer_finished(struct t_peer *p)
+{
+    if (p->busy && !p->hung && lt_lock_acquire(p->done, 0, 0) == LT_OK)
+        p->busy = 0;
+    return !p->busy;
+}
+
+/* Waits for the peer's command to return; 0 (reported) if it did not. */
+static int t_peer_wait(struct t_peer *p, int64_t timeout_us)
+{
+    if (p->hung)
+        return 0;
+    if (p->busy && lt_lock_acquire(p->done, timeout_us, 0) != LT_OK) {
+        t_fail(__FILE__, __LINE__, "the peer did not return from command %d", p->cmd);
+        p->hung = 1;
+        return 0;
+    }
+    p->busy = 0;
+    return 1;
+}
+
+/* Runs cmd in the peer and returns its status (T_HUNG if it did not
+ * return). */
+static int t_peer_do(struct t_peer *p, int cmd, int64_t timeout_us)
+{
+    t_peer_send(p, cmd, timeout_us);
+    if (!t_peer_wait(p, T_LONG + (timeout_us > 0 ? timeout_us : 0)))
+        return T_HUNG; /* the peer may still write p->rc */
+    return p->rc;
+}
+
+/* Ends the peer; a peer that hung is leaked, with its locks. */
+static void t_peer_stop(struct t_peer *p)
+{
+    if (p->hung || (p->busy && !t_peer_wait(p, T_LONG)))
+        return;
+    t_peer_do(p, T_PEER_STOP, 0);
+    if (p->hung)
+        return;
+    CHECK_RC(lt_thread_join(p->thread, T_LONG, 0), LT_OK);
+    lt_thread_free(p->thread);
+    lt_lock_free(p->go);
+    lt_lock_free(p->done);
+}
+
+/* acquire_restore() run on a thread of its own, so that a lock that is
+ * wrongly held makes the test fail instead of hang (the caller must then
+ * leak the lock: the thread still waits on it).  The call sets the owner it
+ * is given, whoever calls it.  Returns its status, or T_HUNG. */
+static int t_restore_elsewhere(lt_rlock_t *rlock, unsigned long count, uint64_t owner)
+{
+    struct t_peer *p = malloc(sizeof *p);
+    int rc;
+
+    CHECK(p != NULL);
+    if (p == NULL || !t_peer_start(p, rlock)) {
+        free(p);
+        return T_HUNG;
+    }
+    p->count = count;
+    p->owner = owner;
+    rc = t_peer_do(p, T_PEER_RESTORE, 0);
+    t_peer_stop(p);
+    if (p->hung)
+        return T_HUNG; /* p is leaked with its thread */
+    free(p);
+    return rc;
+}
+
+/* What the peer saw after its last command (if it returned). */
+#define CHECK_PEER_SAW(p, owner, count)                                           \
+    do {                                                                          \
+        unsigned long t_rec_ = (owner) == (p)->ident ? (unsigned long)(count) : 0; \
+        if (!(p)->hung                                                            \
+            && ((p)->seen_owner != (owner) || (p)->seen_count != (count)          \
+                || (p)->seen_rec != t_rec_))                                      \
+            t_fail(__FILE__, __LINE__, "the peer saw owner %#llx, count %lu, "    \
+                   "recursion %lu; expected owner %#llx, count %lu, recursion %lu", \
+                   (unsigned long long)(p)->seen_owner, (p)->seen_count,          \
+                   (p)->seen_rec, (unsigned long long)(owner),                    \
+                   (unsigned long)(count), t_rec_);                               \
+    } while (0)
+
+static void test_rlock_invalid_arguments(void)
+{
+    lt_rlock_t *rlock = t_new_rlock();
+    unsigned long count = 7;
+    uint64_t me = lt_get_ident(), owner = 7;
+
+    CHECK(LT_ENOTOWNER < 0 && LT_EOVERFLOW < 0 && LT_ENOTOWNER != LT_EOVERFLOW);
+    CHECK(LT_ENOTOWNER != LT_ENOTLOCKED && LT_ENOTOWNER != LT_EDEADLK
+          && LT_EOVERFLOW != LT_ESYS && LT_EOVERFLOW != LT_EINVAL);
+    CHECK_RC(lt_rlock_new(NULL), LT_EINVAL);
+    lt_rlock_free(NULL);
+    CHECK_RC(lt_rlock_acquire(NULL, 0, 0), LT_EINVAL);
+    CHECK_RC(lt_rlock_acquire(NULL, -1, 0), LT_EINVAL);
+    CHECK_RC(lt_rlock_acquire(NULL, T_SEC, LT_WAIT_INTR), LT_EINVAL);
+    CHECK_RC(lt_rlock_release(NULL), LT_EINVAL);
+    CHECK_RC(lt_rlock_release_save(NULL, &count, &owner), LT_EINVAL);
+    CHECK(count == 7 && owner == 7);
+    CHECK_RC(lt_rlock_release_save(NULL, NULL, NULL), LT_EINVAL);
+    CHECK_RC(lt_rlock_acquire_restore(NULL, 1, me), LT_EINVAL);
+    CHECK(lt_rlock_recursion(NULL) == 0);
+    CHECK(lt_rlock_owner(NULL) == 0);
+    CHECK(lt_rlock_count(NULL) == 0);
+    CHECK_RC(lt_rlock_at_fork_reinit(NULL), LT_EINVAL);
+
+    /* Unknown flags are refused, free or owned, and change nothing. */
+    CHECK_RC(lt_rlock_acquire(rlock, 0, 2), LT_EINVAL);
+    CHECK_RC(lt_rlock_acquire(rlock, -1, -1), LT_EINVAL);
+    CHECK_RLOCK(rlock, 0, 0);
+    CHECK_RC(lt_rlock_acquire(rlock, 0, 0), LT_OK);
+    CHECK_RC(lt_rlock_acquire(rlock, 0, LT_WAIT_INTR | 4), LT_EINVAL);
+    CHECK_RC(lt_rlock_acquire(rlock, -1, 8), LT_EINVAL);
+    CHECK_RLOCK(rlock, me, 1);
+    CHECK_RC(lt_rlock_release(rlock), LT_OK);
+    CHECK_RLOCK(rlock, 0, 0);
+    lt_rlock_free(rlock);
+}
+
+static void test_rlock_basics(void)
+{
+    lt_rlock_t *rlock = t_new_rlock();
+    uint64_t me = lt_get_ident();
+    int64_t t0;
+
+    /* Waits that should end at once are bounded here, so that a broken
+     * lock fails the test instead of hanging it; the untimed acquires are
+     * tested on another thread (rlock_other_thread). */
+    CHECK_RLOCK(rlock, 0, 0);
+    CHECK_RC(lt_rlock_acquire(rlock, T_LONG, 0), LT_OK);
+    CHECK_RLOCK(rlock, me, 1);
+    CHECK(lt_rlock_owner(rlock) == lt_get_ident());
+
+    /* The owner's acquires add one at once, whatever the timeout and flags. */
+    t0 = lt_monotonic_us();
+    CHECK_RC(lt_rlock_acquire(rlock, 0, 0), LT_OK);
+    CHECK_RLOCK(rlock, me, 2);
+    CHECK_RC(lt_rlock_acquire(rlock, T_SEC, 0), LT_OK);
+    CHECK_RC(lt_rlock_acquire(rlock, T_SEC, LT_WAIT_INTR), LT_OK);
+    CHECK_RC(lt_rlock_acquire(rlock, 0, LT_WAIT_INTR), LT_OK);
+    CHECK(lt_monotonic_us() - t0 < T_SLOP);
+    CHECK_RLOCK(rlock, me, 5);
+
+    /* Each acquire needs its release; the last one frees the lock. */
+    CHECK_RC(lt_rlock_release(rlock), LT_OK);
+    CHECK_RLOCK(rlock, me, 4);
+    CHECK_RC(lt_rlock_release(rlock), LT_OK);
+    CHECK_RC(lt_rlock_release(rlock), LT_OK);
+    CHECK_RLOCK(rlock, me, 2);
+    CHECK_RC(lt_rlock_release(rlock), LT_OK);
+    CHECK_RLOCK(rlock, me, 1);
+    CHECK_RC(lt_rlock_release(rlock), LT_OK);
+    CHECK_RLOCK(rlock, 0, 0);
+
+    /* Releasing a free lock is refused and changes nothing. */
+    CHECK_RC(lt_rlock_release(rlock), LT_ENOTOWNER);
+    CHECK_RC(lt_rlock_release(rlock), LT_ENOTOWNER);
+    CHECK_RLOCK(rlock, 0, 0);
+    CHECK_RC(lt_rlock_acquire(rlock, 0, 0), LT_OK);
+    CHECK_RLOCK(rlock, me, 1);
+    CHECK_RC(lt_rlock_release(rlock), LT_OK);
+    CHECK_RC(lt_rlock_release(rlock), LT_ENOTOWNER);
+    CHECK_RLOCK(rlock, 0, 0);
+
+    /* Freeing an owned lock is allowed (LeakSanitizer checks the rest). */
+    CHECK_RC(lt_rlock_acquire(rlock, 0, 0), LT_OK);
+    CHECK_RC(lt_rlock_acquire(rlock, 0, 0), LT_OK);
+    lt_rlock_free(rlock);
+}
+
+/* The count saturates: acquire_restore puts it at ULONG_MAX cheaply. */
+static void test_rlock_overflow(void)
+{
+    lt_rlock_t *rlock = t_new_rlock();
+    uint64_t me = lt_get_ident(), owner = 0;
+    unsigned long count = 0;
+    int rc;
+
+    rc = t_restore_elsewhere(rlock, ULONG_MAX, me);
+    CHECK_RC(rc, LT_OK);
+    if (rc == T_HUNG)
+        return; /* a thread may still wait on the lock: leak it */
+    CHECK_RLOCK(rlock, me, ULONG_MAX);
+    CHECK_RC(lt_rlock_acquire(rlock, 0, 0), LT_EOVERFLOW);
+    CHECK_RC(lt_rlock_acquire(rlock, T_SEC, 0), LT_EOVERFLOW);
+    CHECK_RC(lt_rlock_acquire(rlock, T_SEC, LT_WAIT_INTR), LT_EOVERFLOW);
+    CHECK_RLOCK(rlock, me, ULONG_MAX);
+    CHECK_RC(lt_rlock_release(rlock), LT_OK);
+    CHECK_RLOCK(rlock, me, ULONG_MAX - 1);
+    CHECK_RC(lt_rlock_acquire(rlock, 0, 0), LT_OK);
+    CHECK_RLOCK(rlock, me, ULONG_MAX);
+    CHECK_RC(lt_rlock_acquire(rlock, 0, 0), LT_EOVERFLOW);
+    CHECK_RLOCK(rlock, me, ULONG_MAX);
+    CHECK_RC(lt_rlock_release_save(rlock, &count, &owner), LT_OK);
+    CHECK(count == ULONG_MAX && owner == me);
+    CHECK_RLOCK(rlock, 0, 0);
+    CHECK_RC(lt_rlock_acquire(rlock, 0, 0), LT_OK);
+    CHECK_RLOCK(rlock, me, 1);
+    CHECK_RC(lt_rlock_release(rlock), LT_OK);
+    lt_rlock_free(rlock);
+}
+
+static void test_rlock_other_thread(void)
+{
+    static struct t_peer p;
+    lt_rlock_t *rlock = t_new_rlock();
+    uint64_t me = lt_get_ident();
+    int64_t t0, elapsed;
+
+    if (!t_peer_start(&p, rlock))
+        return;
+    /* A free lock: the peer's try takes it, and it owns it. */
+    CHECK_RC(t_peer_do(&p, T_PEER_ACQUIRE, 0), LT_OK);
+    CHECK_PEER_SAW(&p, p.ident, 1);
+    CHECK_RLOCK(rlock, p.ident, 1); /* recursion 0 here */
+    CHECK_RC(t_peer_do(&p, T_PEER_RELEASE, 0), LT_OK);
+    CHECK_PEER_SAW(&p, 0, 0);
+    CHECK_RLOCK(rlock, 0, 0);
+    /* Untimed acquires: of the free lock, then the owner's, which add one
+     * at once; main's wait for the peer is bounded. */
+    CHECK_RC(t_peer_do(&p, T_PEER_ACQUIRE, -1), LT_OK);
+    CHECK_RC(t_peer_do(&p, T_PEER_ACQUIRE, -1), LT_OK);
+    CHECK_RC(t_peer_do(&p, T_PEER_ACQUIRE_INTR, -1), LT_OK);
+    CHECK_RC(t_peer_do(&p, T_PEER_ACQUIRE_INTR, 10 * T_SEC), LT_OK);
+    CHECK(p.elapsed_us < T_SLOP);
+    CHECK_PEER_SAW(&p, p.ident, 4);
+    CHECK_RC(t_peer_do(&p, T_PEER_RELEASE, 0), LT_OK);
+    CHECK_RC(t_peer_do(&p, T_PEER_RELEASE, 0), LT_OK);
+    CHECK_RC(t_peer_do(&p, T_PEER_RELEASE, 0), LT_OK);
+    CHECK_PEER_SAW(&p, p.ident, 1);
+    CHECK_RC(t_peer_do(&p, T_PEER_RELEASE, 0), LT_OK);
+    CHECK_PEER_SAW(&p, 0, 0);
+
+    CHECK_RC(lt_rlock_acquire(rlock, 0, 0), LT_OK);
+    CHECK_RC(lt_rlock_acquire(rlock, 0, 0), LT_OK);
+    /* What the other thread sees: main's owner and count, recursion 0. */
+    CHECK_RC(t_peer_do(&p, T_PEER_LOOK, 0), LT_OK);
+    CHECK_PEER_SAW(&p, me, 2);
+    /* Its release is refused and changes nothing. */
+    CHECK_RC(t_peer_do(&p, T_PEER_RELEASE, 0), LT_ENOTOWNER);
+    CHECK_PEER_SAW(&p, me, 2);
+    CHECK_RLOCK(rlock, me, 2);
+    /* Its try fails at once. */
+    CHECK_RC(t_peer_do(&p, T_PEER_ACQUIRE, 0), LT_TIMEDOUT);
+    CHECK(p.elapsed_us < T_SLOP);
+    CHECK_PEER_SAW(&p, me, 2);
+    /* Its timed acquire times out, never early. */
+    CHECK_RC(t_peer_do(&p, T_PEER_ACQUIRE, 50000), LT_TIMEDOUT);
+    if (p.elapsed_us < 50000 || p.elapsed_us > 50000 + T_SLOP)
+        t_fail(__FILE__, __LINE__, "the peer's 50 ms acquire took %lld us",
+               (long long)p.elapsed_us);
+    CHECK_PEER_SAW(&p, me, 2);
+    CHECK_RLOCK(rlock, me, 2);
+
+    /* A waiting acquire gets the lock after the last release, not before. */
+    t_peer_send(&p, T_PEER_ACQUIRE, T_LONG);
+    t_sleep_us(20000);
+    CHECK(!t_peer_finished(&p));
+    CHECK_RC(lt_rlock_release(rlock), LT_OK);
+    CHECK_RLOCK(rlock, me, 1);
+    t_sleep_us(20000);
+    CHECK(!t_peer_finished(&p));
+    CHECK_RC(lt_rlock_release(rlock), LT_OK);
+    if (t_peer_wait(&p, T_LONG)) {
+        CHECK_RC(p.rc, LT_OK);
+        CHECK_PEER_SAW(&p, p.ident, 1);
+    }
+    CHECK_RLOCK(rlock, p.ident, 1);
+
+    /* Now main is the other thread. */
+    CHECK_RC(lt_rlock_release(rlock), LT_ENOTOWNER);
+    CHECK_RLOCK(rlock, p.ident, 1);
+    CHECK_RC(lt_rlock_acquire(rlock, 0, 0), LT_TIMEDOUT);
+    t0 = lt_monotonic_us();
+    CHECK_RC(lt_rlock_acquire(rlock, 20000, 0), LT_TIMEDOUT);
+    elapsed = lt_monotonic_us() - t0;
+    if (elapsed < 20000 || elapsed > 20000 + T_SLOP)
+        t_fail(__FILE__, __LINE__, "a 20 ms acquire took %lld us", (long long)elapsed);
+    CHECK_RLOCK(rlock, p.ident, 1);
+
+    /* The peer's own re-acquire and releases. */
+    CHECK_RC(t_peer_do(&p, T_PEER_ACQUIRE, 0), LT_OK);
+    CHECK_PEER_SAW(&p, p.ident, 2);
+    CHECK_RC(t_peer_do(&p, T_PEER_RELEASE, 0), LT_OK);
+    CHECK_PEER_SAW(&p, p.ident, 1);
+    CHECK_RC(t_peer_do(&p, T_PEER_RELEASE, 0), LT_OK);
+    CHECK_PEER_SAW(&p, 0, 0);
+    CHECK_RC(t_peer_do(&p, T_PEER_RELEASE, 0), LT_ENOTOWNER);
+    CHECK_PEER_SAW(&p, 0, 0);
+    CHECK_RLOCK(rlock, 0, 0);
+    CHECK_RC(lt_rlock_acquire(rlock, 0, 0), LT_OK);
+    CHECK_RLOCK(rlock, me, 1);
+    CHECK_RC(lt_rlock_release(rlock), LT_OK);
+    t_peer_stop(&p);
+    if (!p.hung)
+        lt_rlock_free(rlock);
+}
+
+static void test_rlock_release_save(void)
+{
+    static struct t_peer p;
+    lt_rlock_t *rlock = t_new_rlock();
+    uint64_t me = lt_get_ident(), owner = 7;
+    unsigned long count = 7;
+    int rc;
+
+    /* A free lock: refused, and the out-values are not touched. */
+    CHECK_RC(lt_rlock_release_save(rlock, &count, &owner), LT_ENOTLOCKED);
+    CHECK(count == 7 && owner == 7);
+    CHECK_RC(lt_rlock_release_save(rlock, NULL, NULL), LT_ENOTLOCKED);
+    CHECK_RLOCK(rlock, 0, 0);
+
+    /* It frees the lock whatever the count, and says what it was. */
+    CHECK_RC(lt_rlock_acquire(rlock, 0, 0), LT_OK);
+    CHECK_RC(lt_rlock_acquire(rlock, 0, 0), LT_OK);
+    CHECK_RC(lt_rlock_acquire(rlock, 0, 0), LT_OK);
+    CHECK_RC(lt_rlock_release_save(rlock, &count, &owner), LT_OK);
+    CHECK(count == 3);
+    CHECK(owner == me);
+    CHECK_RLOCK(rlock, 0, 0);
+    CHECK_RC(lt_rlock_release(rlock), LT_ENOTOWNER);
+    CHECK_RC(lt_rlock_release_save(rlock, NULL, NULL), LT_ENOTLOCKED);
+
+    /* Another thread can take it then, and save it too. */
+    if (!t_peer_start(&p, rlock))
+        return;
+    CHECK_RC(t_peer_do(&p, T_PEER_ACQUIRE, 0), LT_OK);
+    CHECK_PEER_SAW(&p, p.ident, 1);
+    CHECK_RC(t_peer_do(&p, T_PEER_ACQUIRE, 0), LT_OK);
+    p.saved_count = 7;
+    p.saved_owner = 7;
+    CHECK_RC(t_peer_do(&p, T_PEER_SAVE, 0), LT_OK);
+    CHECK(p.saved_count == 2 && p.saved_owner == p.ident);
+    CHECK_PEER_SAW(&p, 0, 0);
+    CHECK_RLOCK(rlock, 0, 0);
+    CHECK_RC(lt_rlock_acquire(rlock, 0, 0), LT_OK);
+    CHECK_RLOCK(rlock, me, 1);
+    CHECK_RC(lt_rlock_release(rlock), LT_OK);
+    /* As the condition variable of a Python Condition uses it: the same
+     * thread saves, lets others in, and restores. */
+    p.count = p.saved_count;
+    p.owner = p.saved_owner;
+    CHECK_RC(t_peer_do(&p, T_PEER_RESTORE, 0), LT_OK);
+    CHECK_PEER_SAW(&p, p.ident, 2);
+    CHECK_RC(t_peer_do(&p, T_PEER_RELEASE, 0), LT_OK);
+    CHECK_RC(t_peer_do(&p, T_PEER_RELEASE, 0), LT_OK);
+    CHECK_PEER_SAW(&p, 0, 0);
+    CHECK_RC(t_peer_do(&p, T_PEER_SAVE, 0), LT_ENOTLOCKED);
+    t_peer_stop(&p);
+    if (p.hung)
+        return; /* it may hold the lock: leak it */
+
+    /* acquire_restore puts main's saved state back. */
+    rc = t_restore_elsewhere(rlock, count, owner);
+    CHECK_RC(rc, LT_OK);
+    if (rc == T_HUNG)
+        return;
+    CHECK_RLOCK(rlock, me, 3);
+    CHECK_RC(lt_rlock_release(rlock), LT_OK);
+    CHECK_RC(lt_rlock_release(rlock), LT_OK);
+    CHECK_RLOCK(rlock, me, 1);
+    CHECK_RC(lt_rlock_release(rlock), LT_OK);
+    CHECK_RLOCK(rlock, 0, 0);
+
+    /* NULL out-pointers are accepted, each or both. */
+    CHECK_RC(lt_rlock_acquire(rlock, 0, 0), LT_OK);
+    CHECK_RC(lt_rlock_acquire(rlock, 0, 0), LT_OK);
+    CHECK_RC(lt_rlock_release_save(rlock, NULL, NULL), LT_OK);
+    CHECK_RLOCK(rlock, 0, 0);
+    CHECK_RC(lt_rlock_acquire(rlock, 0, 0), LT_OK);
+    count = 0;
+    owner = 7;
+    CHECK_RC(lt_rlock_release_save(rlock, &count, NULL), LT_OK);
+    CHECK(count == 1 && owner == 7);
+    CHECK_RLOCK(rlock, 0, 0);
+    CHECK_RC(lt_rlock_acquire(rlock, 0, 0), LT_OK);
+    CHECK_RC(lt_rlock_acquire(rlock, 0, 0), LT_OK);
+    count = 7;
+    CHECK_RC(lt_rlock_release_save(rlock, NULL, &owner), LT_OK);
+    CHECK(owner == me && count == 7);
+    CHECK_RLOCK(rlock, 0, 0);
+    CHECK_RC(lt_rlock_acquire(rlock, 0, 0), LT_OK);
+    CHECK_RC(lt_rlock_release(rlock), LT_OK);
+    lt_rlock_free(rlock);
+}
+
+static void test_rlock_acquire_restore(void)
+{
+    static struct t_peer p;
+    lt_rlock_t *rlock = t_new_rlock();
+    uint64_t me = lt_get_ident(), owner = 0;
+    unsigned long count = 0, i;
+    int rc;
+
+    if (!t_peer_start(&p, rlock))
+        return;
+    /* The peer's acquire_restore waits while main owns the lock, then
+     * sets the owner and count it was given. */
+    CHECK_RC(lt_rlock_acquire(rlock, 0, 0), LT_OK);
+    CHECK_RC(lt_rlock_acquire(rlock, 0, 0), LT_OK);
+    p.count = 5;
+    p.owner = p.ident;
+    t_peer_send(&p, T_PEER_RESTORE, 0);
+    t_sleep_us(50000);
+    CHECK(!t_peer_finished(&p));
+    CHECK_RLOCK(rlock, me, 2);
+    CHECK_RC(lt_rlock_release(rlock), LT_OK);
+    t_sleep_us(20000);
+    CHECK(!t_peer_finished(&p));
+    CHECK_RLOCK(rlock, me, 1);
+    CHECK_RC(lt_rlock_release(rlock), LT_OK);
+    if (t_peer_wait(&p, T_LONG)) {
+        CHECK_RC(p.rc, LT_OK);
+        CHECK_PEER_SAW(&p, p.ident, 5);
+    }
+    CHECK_RLOCK(rlock, p.ident, 5);
+    CHECK_RC(lt_rlock_acquire(rlock, 0, 0), LT_TIMEDOUT);
+    CHECK_RC(lt_rlock_release(rlock), LT_ENOTOWNER);
+    for (i = 5; i > 0; i--) {
+        CHECK_RC(t_peer_do(&p, T_PEER_RELEASE, 0), LT_OK);
+        CHECK_PEER_SAW(&p, i > 1 ? p.ident : 0, i - 1);
+    }
+    CHECK_RC(t_peer_do(&p, T_PEER_RELEASE, 0), LT_ENOTOWNER);
+    CHECK_RLOCK(rlock, 0, 0);
+
+    /* Another thread restores a state whose owner is the peer: the lock is
+     * the peer's then, not main's nor the restorer's. */
+    rc = t_restore_elsewhere(rlock, 2, p.ident);
+    CHECK_RC(rc, LT_OK);
+    if (rc == T_HUNG)
+        return; /* a thread may still wait on the lock: leak it */
+    CHECK_RLOCK(rlock, p.ident, 2);
+    CHECK_RC(lt_rlock_release(rlock), LT_ENOTOWNER);
+    CHECK_RC(lt_rlock_acquire(rlock, 0, 0), LT_TIMEDOUT);
+    CHECK_RC(t_peer_do(&p, T_PEER_LOOK, 0), LT_OK);
+    CHECK_PEER_SAW(&p, p.ident, 2);
+    CHECK_RC(t_peer_do(&p, T_PEER_ACQUIRE, 0), LT_OK);
+    CHECK_PEER_SAW(&p, p.ident, 3);
+    CHECK_RC(t_peer_do(&p, T_PEER_RELEASE, 0), LT_OK);
+    CHECK_RC(t_peer_do(&p, T_PEER_RELEASE, 0), LT_OK);
+    CHECK_RC(t_peer_do(&p, T_PEER_RELEASE, 0), LT_OK);
+    CHECK_PEER_SAW(&p, 0, 0);
+    CHECK_RLOCK(rlock, 0, 0);
+
+    /* And the peer restores main's saved state. */
+    CHECK_RC(lt_rlock_acquire(rlock, 0, 0), LT_OK);
+    CHECK_RC(lt_rlock_acquire(rlock, 0, 0), LT_OK);
+    CHECK_RC(lt_rlock_release_save(rlock, &count, &owner), LT_OK);
+    p.count = count;
+    p.owner = owner;
+    CHECK_RC(t_peer_do(&p, T_PEER_RESTORE, 0), LT_OK);
+    CHECK_PEER_SAW(&p, me, 2);
+    CHECK_RLOCK(rlock, me, 2);
+    CHECK_RC(lt_rlock_release(rlock), LT_OK);
+    CHECK_RC(lt_rlock_release(rlock), LT_OK);
+    CHECK_RLOCK(rlock, 0, 0);
+    t_peer_stop(&p);
+    if (!p.hung)
+        lt_rlock_free(rlock);
+}
+
+static void test_rlock_at_fork_reinit(void)
+{
+    static struct t_peer p;
+    lt_rlock_t *rlock = t_new_rlock();
+    uint64_t me = lt_get_ident();
+
+    /* Owned by the calling thread. */
+    CHECK_RC(lt_rlock_acquire(rlock, 0, 0), LT_OK);
+    CHECK_RC(lt_rlock_acquire(rlock, 0, 0), LT_OK);
+    CHECK_RC(lt_rlock_acquire(rlock, 0, 0), LT_OK);
+    CHECK_RC(lt_rlock_at_fork_reinit(rlock), LT_OK);
+    CHECK_RLOCK(rlock, 0, 0);
+    CHECK_RC(lt_rlock_release(rlock), LT_ENOTOWNER);
+    CHECK_RC(lt_rlock_release_save(rlock, NULL, NULL), LT_ENOTLOCKED);
+    CHECK_RC(lt_rlock_acquire(rlock, 0, 0), LT_OK);
+    CHECK_RLOCK(rlock, me, 1);
+    CHECK_RC(lt_rlock_release(rlock), LT_OK);
+    CHECK_RLOCK(rlock, 0, 0);
+
+    /* Owned by a thread that has ended, as in a forked child. */
+    if (!t_peer_start(&p, rlock))
+        return;
+    CHECK_RC(t_peer_do(&p, T_PEER_ACQUIRE, 0), LT_OK);
+    CHECK_RC(t_peer_do(&p, T_PEER_ACQUIRE, 0), LT_OK);
+    t_peer_stop(&p);
+    if (p.hung)
+        return;
+    CHECK_RLOCK(rlock, p.ident, 2);
+    CHECK_RC(lt_rlock_acquire(rlock, 0, 0), LT_TIMEDOUT);
+    CHECK_RC(lt_rlock_at_fork_reinit(rlock), LT_OK);
+    CHECK_RLOCK(rlock, 0, 0);
+    CHECK_RC(lt_rlock_acquire(rlock, 0, 0), LT_OK);
+    CHECK_RC(lt_rlock_acquire(rlock, 0, 0), LT_OK);
+    CHECK_RLOCK(rlock, me, 2);
+    CHECK_RC(lt_rlock_release(rlock), LT_OK);
+    CHECK_RC(lt_rlock_release(rlock), LT_OK);
+    CHECK_RLOCK(rlock, 0, 0);
+    lt_rlock_free(rlock);
+}
+
+struct t_rcontention {
+    lt_rlock_t *rlock;
+    lt_lock_t *go; /* held until every thread was started */
+    long count;    /* guarded by rlock */
+    int iters;
+    struct t_latch done;
+};
+
+struct t_rcontender {
+    struct t_rcontention *shared;
+    int mode; /* the first acquire: 0 untimed, 1 timed, 2 untimed with LT_WAIT_INTR */
+    int errors;
+};
+
+static void t_rcontend(void *arg)
+{
+    struct t_rcontender *me = arg;
+    struct t_rcontention *sh = me->shared;
+    uint64_t ident = lt_get_ident();
+    int i, rc;
+
+    if (lt_lock_acquire(sh->go, T_LONG, 0) == LT_OK)
+        lt_lock_release(sh->go);
+    else
+        me->errors++;
+    for (i = 0; i < sh->iters; i++) {
+        /* Not the owner here: a release must be refused, or two threads
+         * would soon be inside. */
+        if (lt_rlock_release(sh->rlock) != LT_ENOTOWNER || lt_rlock_recursion(sh->rlock) != 0)
+            me->errors++;
+        if (me->mode == 0) {
+            rc = lt_rlock_acquire(sh->rlock, -1, 0);
+        } else if (me->mode == 1) {
+            rc = lt_rlock_acquire(sh->rlock, T_LONG, 0);
+        } else {
+            do
+                rc = lt_rlock_acquire(sh->rlock, -1, LT_WAIT_INTR);
+            while (rc == LT_INTR);
+        }
+        if (rc != LT_OK) {
+            me->errors++;
+            continue;
+        }
+        if (lt_rlock_recursion(sh->rlock) != 1)
+            me->errors++;
+        /* The owner's second acquire never waits, even with timeout 0. */
+        if (lt_rlock_acquire(sh->rlock, 0, 0) != LT_OK) {
+            me->errors++;
+            lt_rlock_release(sh->rlock);
+            continue;
+        }
+        if (lt_rlock_recursion(sh->rlock) != 2 || lt_rlock_owner(sh->rlock) != ident
+            || lt_rlock_count(sh->rlock) != 2)
+            me->errors++;
+        sh->count++;
+        if (lt_rlock_release(sh->rlock) != LT_OK || lt_rlock_recursion(sh->rlock) != 1)
+            me->errors++;
+        if (lt_rlock_release(sh->rlock) != LT_OK)
+            me->errors++;
+    }
+    t_latch_count_down(&sh->done);
+}
+
+static void test_rlock_contention(void)
+{
+    enum { NTHREADS = 6 };
+    static struct t_rcontention sh;
+    static struct t_rcontender who[NTHREADS];
+    int i, started = 0, errors = 0;
+    int64_t t0 = lt_monotonic_us();
+
+    sh.rlock = t_new_rlock();
+    sh.go = t_new_held_lock();
+    sh.count = 0;
+    sh.iters = t_scale(20000, 300);
+    t_latch_init(&sh.done, NTHREADS);
+    for (i = 0; i < NTHREADS; i++) {
+        who[i].shared = &sh;
+        who[i].mode = i % 3;
+        who[i].errors = 0;
+        if (lt_thread_start(t_rcontend, &who[i], NULL) == LT_OK)
+            started++;
+    }
+    lt_lock_release(sh.go);
+    CHECK(started == NTHREADS);
+    if (started != NTHREADS)
+        return; /* the latch can never open: leak it */
+    if (!t_latch_wait(&sh.done, 120 * T_SEC)) {
+        t_fail(__FILE__, __LINE__, "the contending threads did not finish");
+        return;
+    }
+    for (i = 0; i < NTHREADS; i++)
+        errors += who[i].errors;
+    if (errors != 0)
+        t_fail(__FILE__, __LINE__, "%d errors in the contending threads", errors);
+    if (sh.count != (long)NTHREADS * sh.iters)
+        t_fail(__FILE__, __LINE__, "count %ld, expected %ld", sh.count,
+               (long)NTHREADS * sh.iters);
+    CHECK_RLOCK(sh.rlock, 0, 0);
+    printf("    %d threads x %d double acquisitions in %lld ms\n", NTHREADS, sh.iters,
+           (long long)(lt_monotonic_us() - t0) / 1000);
+    t_latch_free(&sh.done);
+    lt_rlock_free(sh.rlock);
+    lt_lock_free(sh.go);
 }
 
 /* ---- threads ------------------------------------------------------------------- */
@@ -1292,6 +2051,14 @@ static const struct t_test t_tests[] = {
     {"contention", test_contention},
     {"concurrent_releases", test_concurrent_releases},
     {"free_right_after_handoff", test_free_right_after_handoff},
+    {"rlock_invalid_arguments", test_rlock_invalid_arguments},
+    {"rlock_basics", test_rlock_basics},
+    {"rlock_overflow", test_rlock_overflow},
+    {"rlock_other_thread", test_rlock_other_thread},
+    {"rlock_release_save", test_rlock_release_save},
+    {"rlock_acquire_restore", test_rlock_acquire_restore},
+    {"rlock_at_fork_reinit", test_rlock_at_fork_reinit},
+    {"rlock_contention", test_rlock_contention},
     {"thousand_threads", test_thousand_threads},
     {"idents_and_native_ids", test_idents_and_native_ids},
     {"stack_size", test_stack_size},
