@@ -31,10 +31,36 @@ SOURCES = sorted(_rel("csrc", os.path.basename(p))
 ffibuilder = FFI()
 with open(os.path.join(_HERE, "csrc", "lowthread.cdef")) as f:
     ffibuilder.cdef(f.read())
+# The binding's own C, not the core's: the function every thread starts in.
+ffibuilder.cdef("void lt_py_thread_main(void *arg);")
+
+# lt_py_thread_main() wraps the Python entry point of every thread lowthread
+# starts.  On CPython it gives the thread its own thread state for its whole
+# life, so that cffi finds one and does not make one itself: cffi keeps the
+# states it makes until another C thread first calls into Python (its
+# "zombie" list), and with them the thread's threading.local values.
+# Released last, this one is cleared and freed as the thread ends, as the
+# interpreter's own threads are.  (PyPy has no thread states to manage.)
+BINDING_SOURCE = """
+#include "lowthread.h"
+
+static void lt_py_bootstrap(void *arg);  /* extern "Python", defined by cffi */
+
+static void lt_py_thread_main(void *arg)
+{
+#ifdef PYPY_VERSION
+    lt_py_bootstrap(arg);
+#else
+    PyGILState_STATE gil = PyGILState_Ensure();
+    lt_py_bootstrap(arg);
+    PyGILState_Release(gil);
+#endif
+}
+"""
 
 ffibuilder.set_source(
     "lowthread._lowthread",
-    '#include "lowthread.h"',
+    BINDING_SOURCE,
     sources=SOURCES,
     include_dirs=[CSRC],
     libraries=[] if sys.platform == "win32" else ["pthread"],
