@@ -338,8 +338,10 @@ def condition_tokens(mod, seconds, producers=2, consumers=4, seed=0):
 
     def producer(rnd, k):
         n = 0
-        while not stop[0]:
+        while True:
             with cond:
+                if stop[0]:  # looked at under the lock: no token after the last consumer left
+                    return
                 token = (k, n)
                 n += 1
                 items.append(token)
@@ -366,6 +368,7 @@ def condition_tokens(mod, seconds, producers=2, consumers=4, seed=0):
         "produced": len(all_produced), "consumed": len(all_consumed), "waits": waits[0],
         "duplicates": len(all_consumed) - len(set(all_consumed)),
         "lost": len(set(all_produced) - set(all_consumed)) if finished else None,
+        "left_in_queue": len(items),
         "invented": len(set(all_consumed) - set(all_produced)),
         "errors": w.errors[:3],
         "stuck": [] if finished else [i for i in range(len(w.done)) if not w.done[i]],
