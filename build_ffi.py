@@ -35,7 +35,8 @@ for cdef in (("csrc", "lowthread.cdef"), ("binding", "lt_py.cdef")):
 
 ffibuilder.set_source(
     "lowthread._lowthread",
-    '#include "lt_py.h"',
+    # lt_py_entry.h is code for this module's own translation unit (see it).
+    '#include "lt_py.h"\n#include "lt_py_entry.h"',
     sources=SOURCES,
     include_dirs=[CSRC, _rel("binding")],
     libraries=[] if sys.platform == "win32" else ["pthread"],

@@ -19,6 +19,9 @@ _handles = set()
 # Threads running their function: what _count() counts.
 _running = set()
 _NO_KWARGS: dict = {}
+# Where every thread starts: lt_py_thread_main (binding/lt_py_entry.h) runs the
+# extern "Python" bootstrap() inside a thread state that ends with the thread.
+_ENTRY = ffi.addressof(lib, "lt_py_thread_main")
 # Set once the interpreter has begun to exit (see at_exit).
 _exiting = False
 _SHUTDOWN_MSG = "can't create new thread at interpreter shutdown"
@@ -75,7 +78,7 @@ def start(function, args, kwargs, starter=lib.lt_thread_start, gate=None):
     job = _Start(function, args, kwargs, gate)
     ident = ffi.new("uint64_t *")
     _handles.add(job.handle)
-    rc = starter(lib.lt_py_bootstrap, job.handle, ident)
+    rc = starter(_ENTRY, job.handle, ident)
     if rc:
         _handles.discard(job.handle)
         # job and its handle refer to each other: let go of the caller's

@@ -320,12 +320,14 @@ def _lt_pythonpath():
 PRELUDE = "import {name} as lt\n"
 
 
-def run_py(code, timeout=30.0, args=(), env=None, prelude=True):
+def run_py(code, timeout=30.0, args=(), env=None, prelude=True, prefix=()):
     """Run a Python snippet with sys.executable in a fresh process.
 
     The snippet gets ``lt`` (the module under test) imported unless prelude is
-    False.  Returns a Proc with rc, out, err (text) and elapsed; a snippet that
-    runs past ``timeout`` is killed and the test fails with its output.
+    False.  prefix is a command that runs the interpreter (e.g. ``("taskset",
+    "-c", "0")``).  Returns a Proc with rc, out, err (text) and elapsed; a
+    snippet that runs past ``timeout`` is killed and the test fails with its
+    output.
     """
     src = textwrap.dedent(code)
     if prelude:
@@ -341,7 +343,7 @@ def run_py(code, timeout=30.0, args=(), env=None, prelude=True):
         full_env.update(env)
     t0 = time.monotonic()
     try:
-        cp = subprocess.run([sys.executable, "-c", src, *args], capture_output=True,
+        cp = subprocess.run([*prefix, sys.executable, "-c", src, *args], capture_output=True,
                             text=True, timeout=timeout, env=full_env)
     except subprocess.TimeoutExpired as exc:
         out = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else exc.stdout
