@@ -270,9 +270,15 @@ def test_new_thread_sees_its_own_handle(lt, no_lt_thread_leak):
 # runs pending handlers, before the body can release anything (CPython's
 # __exit__ is a C method).  No Python-level code can close that window; it is
 # the README's known limitation, and tolerated here in the same phases.
+# And where the interpreter runs handlers between almost any two bytecodes
+# (CPython 3.9, before bpo-29988's fix), one may also raise after lowthread's
+# acquire has left its guarded block but before it returns: __enter__ then
+# leaves the lock held (phase 1; seen in under 1% of interrupted rounds).
 EXIT_SKIPPED = frozenset({"3.9", "pypy"})
 LT_EXIT_WINDOW = not ORACLE
+LT_ENTER_WINDOW = frozenset({"3.9"}) if LT_EXIT_WINDOW else frozenset()
 BODY_PHASES = {"lock-with": (2,), "rlock-with": (2,), "rlock-nested-with": (2, 3, 4)}
+ENTER_PHASE = 1
 
 FUZZ_S = budget(0.6, 10)
 BASELINE_S = budget(0.25, 2.5)
@@ -281,8 +287,11 @@ MIN_HITS = 50
 
 def tolerated(scenario, category):
     name, _, phase = category.partition("@phase")
-    return ((HOST in EXIT_SKIPPED or LT_EXIT_WINDOW) and name.startswith("held-")
-            and int(phase) in BODY_PHASES.get(scenario, ()))
+    if not name.startswith("held-") or scenario not in BODY_PHASES:
+        return False
+    if int(phase) in BODY_PHASES[scenario]:
+        return HOST in EXIT_SKIPPED or LT_EXIT_WINDOW
+    return HOST in LT_ENTER_WINDOW and int(phase) == ENTER_PHASE
 
 
 def fuzz_failures(result):
