@@ -884,7 +884,8 @@ def _load(name):
 def main(argv=None):
     """Command line for subprocess runs; prints one JSON object per line.
 
-    workloads MODULE SECONDS SEED [NAME...]   the workloads of part 1 (all by default)
+    workloads MODULE SECONDS SEED [NAME...]   the CPUs it may run on, then the
+                                              workloads of part 1 (all by default)
     fuzz SCENARIO DELIVERY SEED MODULE=SECONDS...   signal_fuzz, once per module
     local MODULE THREADS                      local_lifetime
     """
@@ -893,6 +894,8 @@ def main(argv=None):
     if kind == "workloads":
         mod = _load(args[0])
         seconds, seed = float(args[1]), int(args[2])
+        cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+        print(json.dumps({"cpus": cpus}), flush=True)
         for name in args[3:] or list(WORKLOADS):
             print(json.dumps(WORKLOADS[name](mod, seconds, seed=seed)), flush=True)
     elif kind == "fuzz":
