@@ -1,6 +1,7 @@
 """The lock type: a binary semaphore from the C core, freed with its object."""
 
 import sys
+from typing import Any, Callable
 
 from . import _wait
 from ._lowthread import ffi, lib
@@ -45,6 +46,11 @@ class lock:
 
     __slots__ = ("_lk", "__weakref__")
     __module__ = "lowthread"
+    _lk: Any  # the C lock (cdata)
+    # Set below by _wait.lock_methods().
+    acquire: Callable[..., bool]
+    __enter__: Callable[..., bool]
+    acquire_lock: Callable[..., bool]
 
     def __init__(self, *args, **kwargs):
         if args:
@@ -93,7 +99,8 @@ class lock:
         raise TypeError("cannot pickle 'lowthread.lock' object")
 
 
-_wait.lock_methods(lock, lib.ltpy_lock_wait, lib.ltpy_lock_try, _wait.lock_acquire, lib.ltpy_lock_untake, """\
+_wait.lock_methods(
+    lock, lib.ltpy_lock_wait, lib.ltpy_lock_try, _wait.lock_acquire, lib.ltpy_lock_untake, """\
 Lock the lock, waiting at most timeout seconds (-1: forever) if blocking.
 
 Returns True if the lock was acquired, False if not.

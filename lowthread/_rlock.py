@@ -2,6 +2,8 @@
 the count beside its lock, so that every operation is one C call.
 """
 
+from typing import Any, Callable
+
 from . import _wait
 from ._lowthread import ffi, lib
 
@@ -67,6 +69,10 @@ class RLock:
 
     __slots__ = ("_lk", "__weakref__")
     __module__ = "lowthread"
+    _lk: Any  # the C lock (cdata)
+    # Set below by _wait.lock_methods().
+    acquire: Callable[..., bool]
+    __enter__: Callable[..., bool]
 
     def __new__(cls, *args, **kwargs):
         # Set up here, not in __init__, so that a subclass __init__ that does
@@ -138,7 +144,8 @@ class RLock:
         raise TypeError(f"cannot pickle '{_tp_name(type(self))}' object")
 
 
-_wait.lock_methods(RLock, lib.ltpy_rlock_wait, lib.ltpy_rlock_try, lib.ltpy_rlock_acquire, lib.ltpy_rlock_untake, """\
+_wait.lock_methods(
+    RLock, lib.ltpy_rlock_wait, lib.ltpy_rlock_try, lib.ltpy_rlock_acquire, lib.ltpy_rlock_untake, """\
 Lock the lock, waiting at most timeout seconds (-1: forever) if blocking.
 
 If this thread already owns it, the recursion count goes up by one and it
