@@ -434,6 +434,26 @@ class _Scenario:
         pass
 
 
+def _with_loop(lk, fired, go):
+    """The loop of LockWith and RLockWith: `with lk:` until the signal's exception."""
+    f0 = fired[0]
+    limit = now() + _ROUND_LIMIT
+    ph = 0
+    try:
+        go()
+        while True:
+            for _ in range(_CHUNK):
+                ph = 1
+                with lk:
+                    ph = 2
+                ph = 0
+            if fired[0] != f0 or now() >= limit:
+                break
+    except _INTERRUPTS:
+        return ph, "hit"
+    return ph, ""
+
+
 class LockWith(_Scenario):
     """`with lock:` in a loop; left by an exception, the lock must be unlocked."""
 
@@ -442,23 +462,7 @@ class LockWith(_Scenario):
         self.lk = mod.allocate_lock()
 
     def loop(self, go):
-        lk, fired = self.lk, self.fired
-        f0 = fired[0]
-        limit = now() + _ROUND_LIMIT
-        ph = 0
-        try:
-            go()
-            while True:
-                for _ in range(_CHUNK):
-                    ph = 1
-                    with lk:
-                        ph = 2
-                    ph = 0
-                if fired[0] != f0 or now() >= limit:
-                    break
-        except _INTERRUPTS:
-            return ph, "hit"
-        return ph, ""
+        return _with_loop(self.lk, self.fired, go)
 
     def check(self):
         if not self.lk.locked():
@@ -498,23 +502,7 @@ class RLockWith(_RLockScenario):
     """`with rlock:`; left by an exception, this thread must not own the lock."""
 
     def loop(self, go):
-        rl, fired = self.rl, self.fired
-        f0 = fired[0]
-        limit = now() + _ROUND_LIMIT
-        ph = 0
-        try:
-            go()
-            while True:
-                for _ in range(_CHUNK):
-                    ph = 1
-                    with rl:
-                        ph = 2
-                    ph = 0
-                if fired[0] != f0 or now() >= limit:
-                    break
-        except _INTERRUPTS:
-            return ph, "hit"
-        return ph, ""
+        return _with_loop(self.rl, self.fired, go)
 
 
 class RLockNestedWith(_RLockScenario):
