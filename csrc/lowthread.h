@@ -209,6 +209,19 @@ void lt_thread_started(void);
  * Returns LT_OK, or LT_TIMEDOUT if some thread is still starting up. */
 int lt_threads_close(int64_t timeout_us);
 
+/* Keeps fork() out of a short section: while a thread is between
+ * lt_fork_gate_enter() and lt_fork_gate_leave(), a fork() in another thread
+ * waits for it (in a pthread_atfork() handler), and a thread that enters
+ * while a fork() runs waits until the fork is done.  For work that a fork
+ * must not catch half done because the child goes on using what it touches:
+ * an embedding runtime registering a new thread in a list that the forked
+ * child then walks (see binding/lt_py_entry.h).  The section must be short,
+ * must not wait for anything that a forking thread may hold while it calls
+ * fork(), and must not fork.  Sections do not nest.  Windows has no fork():
+ * both calls do nothing there. */
+void lt_fork_gate_enter(void);
+void lt_fork_gate_leave(void);
+
 /* ---- joinable threads ----------------------------------------------------- */
 
 /* The handle of a joinable thread.  It owns the OS thread until the thread

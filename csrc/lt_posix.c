@@ -133,6 +133,10 @@ static unsigned long lt__fork_gen;  /* forks this process descends from */
 
 static pthread_once_t lt__once = PTHREAD_ONCE_INIT;
 
+/* Held by a thread in an lt_fork_gate_enter() section, and by a forking
+ * thread from the prepare handler to the parent's or child's handler. */
+static pthread_mutex_t lt__gate_mutex = PTHREAD_MUTEX_INITIALIZER;
+
 /* Per thread. */
 static __thread int lt__counted;         /* counted in lt__starting */
 static __thread uint64_t lt__native_id;  /* cache; 0: not looked up yet */
@@ -158,13 +162,16 @@ struct lt_thread_s {
 static void lt__at_fork_prepare(void)
 {
     /* Forks only while no other thread is half-way through an update, so
-     * that the child inherits consistent settings. */
+     * that the child inherits consistent settings, nor inside a gated
+     * section.  The gate first: a section never takes the registry. */
+    pthread_mutex_lock(&lt__gate_mutex);
     pthread_mutex_lock(&lt__reg_mutex);
 }
 
 static void lt__at_fork_parent(void)
 {
     pthread_mutex_unlock(&lt__reg_mutex);
+    pthread_mutex_unlock(&lt__gate_mutex);
 }
 
 /* Makes the handle of the forking thread, a joinable thread that lives on
@@ -189,7 +196,7 @@ static void lt__at_fork_child(void)
      * for threads that do not exist here, or been waiting on the condvar,
      * whose state still counts them.  Start afresh, but keep the settings
      * and the closed flag (a child inherits it, see lt_threads_close); the
-     * mutex is ours since the prepare handler. */
+     * mutexes are ours since the prepare handler. */
     if (lt__cond_init(&lt__reg_cond) != 0 || lt__cond_init(&lt__join_cond) != 0)
         abort();
     /* Every handle made before now belongs to a thread the child does not
@@ -202,6 +209,7 @@ static void lt__at_fork_child(void)
     lt__counted = 0;
     lt__native_id = 0;
     pthread_mutex_unlock(&lt__reg_mutex);
+    pthread_mutex_unlock(&lt__gate_mutex);
 }
 
 static void lt__init_once(void)
@@ -223,6 +231,18 @@ static void lt__reg_lock(void)
 static void lt__reg_unlock(void)
 {
     pthread_mutex_unlock(&lt__reg_mutex);
+}
+
+void lt_fork_gate_enter(void)
+{
+    /* The fork handlers must be in place before the first section. */
+    pthread_once(&lt__once, lt__init_once);
+    pthread_mutex_lock(&lt__gate_mutex);
+}
+
+void lt_fork_gate_leave(void)
+{
+    pthread_mutex_unlock(&lt__gate_mutex);
 }
 
 /* ---- threads ------------------------------------------------------------- */

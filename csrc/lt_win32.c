@@ -379,6 +379,11 @@ static unsigned __stdcall lt__bootstrap(void *p)
     return 0;
 }
 
+/* Windows has no fork(): there is nothing to keep out. */
+void lt_fork_gate_enter(void) {}
+
+void lt_fork_gate_leave(void) {}
+
 void lt_thread_started(void)
 {
     DWORD err = GetLastError(); /* TlsGetValue clears it: keep the caller's */

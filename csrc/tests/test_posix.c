@@ -659,6 +659,75 @@ static void test_gate_stops_threads_not_yet_in_fn(void)
            "(waited for), %d were stopped at the gate\n", runs, entered, gated);
 }
 
+/* ---- the fork gate ----------------------------------------------------------------- */
+
+/* Set by the gated thread just before it leaves the section, read by both
+ * processes after the fork; atomic, as no lock may be held across fork(). */
+static int t_section_done;
+
+struct t_section {
+    struct t_latch inside;
+    struct t_latch left;
+};
+
+static void t_gated_section(void *arg)
+{
+    struct t_section *s = arg;
+
+    lt_fork_gate_enter();
+    t_latch_count_down(&s->inside);
+    t_sleep_us(100 * T_MS); /* a fork() now must wait for the rest */
+    __atomic_store_n(&t_section_done, 1, __ATOMIC_SEQ_CST);
+    lt_fork_gate_leave();
+    t_latch_count_down(&s->left);
+}
+
+static void t_pass_gate(void *arg)
+{
+    lt_fork_gate_enter();
+    lt_fork_gate_leave();
+    t_latch_count_down(arg);
+}
+
+static int t_child_after_gated_fork(void *arg)
+{
+    struct t_latch passed;
+
+    (void)arg;
+    /* fork() waited for the section, so the child has all of its work. */
+    CHECK(__atomic_load_n(&t_section_done, __ATOMIC_SEQ_CST) == 1);
+    /* The gate is free in the child, for this thread and for new ones. */
+    lt_fork_gate_enter();
+    lt_fork_gate_leave();
+    t_latch_init(&passed, 1);
+    CHECK_RC(lt_thread_start(t_pass_gate, &passed, NULL), LT_OK);
+    CHECK(t_latch_wait(&passed, T_LONG));
+    return 0;
+}
+
+static void test_fork_waits_for_gated_section(void)
+{
+    static struct t_section s;
+    int64_t t0;
+
+    t_latch_init(&s.inside, 1);
+    t_latch_init(&s.left, 1);
+    if (lt_thread_start(t_gated_section, &s, NULL) != LT_OK
+        || !t_latch_wait(&s.inside, T_LONG)) {
+        t_fail(__FILE__, __LINE__, "the gated thread did not start");
+        return;
+    }
+    t0 = lt_monotonic_us();
+    CHECK_RC(t_run_in_child(t_child_after_gated_fork, NULL, 20 * T_SEC), 0);
+    CHECK(__atomic_load_n(&t_section_done, __ATOMIC_SEQ_CST) == 1);
+    printf("    fork() and the child took %lld ms, the section up to 100\n",
+           (long long)((lt_monotonic_us() - t0) / T_MS));
+    CHECK(t_latch_wait(&s.left, T_LONG));
+    /* And free in the parent after the fork. */
+    lt_fork_gate_enter();
+    lt_fork_gate_leave();
+}
+
 /* ---- errors from the system ---------------------------------------------------------- */
 
 static void test_thread_start_failure_errno(void)
@@ -825,6 +894,7 @@ static const struct t_test t_tests[] = {
     {"pthread_stack_min", test_pthread_stack_min},
     {"threads_close", test_threads_close},
     {"gate_stops_threads_not_yet_in_fn", test_gate_stops_threads_not_yet_in_fn},
+    {"fork_waits_for_gated_section", test_fork_waits_for_gated_section},
 };
 
 int main(void)
