@@ -7,24 +7,94 @@
  * On CPython it gives the thread its own thread state for its whole life,
  * so that cffi finds one and makes none itself: cffi keeps the states it
  * makes until another C thread first calls into Python (its "zombie" list),
- * and with them the thread's threading.local values.  Released last, this
- * one is cleared and freed as the thread ends, as the interpreter's own
- * threads' are.  PyPy has no thread states to manage.
+ * and with them the thread's threading.local values.  This one is cleared
+ * and freed as the thread ends, as the interpreter's own threads' are.
+ *
+ * The state is made by hand, not with PyGILState_Ensure, because the thread
+ * makes it without the GIL, holding the interpreter's list lock for a
+ * moment: a fork() in that moment gives a child that, on CPython 3.9-3.11,
+ * waits for that lock forever as it starts (CPython gh-112275), and on 3.12
+ * may inherit a half-linked list.  The interpreter's own threads get their
+ * state from the starting thread, under the GIL, and never race a fork.
+ * Here the C core's fork gate keeps the two apart.  CPython 3.13's
+ * os.fork() holds the list lock itself across fork(), so there is no race
+ * left, and the gate would deadlock: a thread in it waits for the list lock
+ * that the forking thread, waiting for the gate, holds.
+ *
+ * PyPy has no thread states to manage.
  */
 #ifndef LT_PY_ENTRY_H
 #define LT_PY_ENTRY_H
 
 static void lt_py_bootstrap(void *arg); /* extern "Python", defined by cffi */
 
+#ifdef PYPY_VERSION
+
+static void lt_py_init(int fork_gate)
+{
+    (void)fork_gate;
+}
+
 static void lt_py_thread_main(void *arg)
 {
-#ifdef PYPY_VERSION
     lt_py_bootstrap(arg);
-#else
-    PyGILState_STATE gil = PyGILState_Ensure();
-    lt_py_bootstrap(arg);
-    PyGILState_Release(gil);
-#endif
 }
+
+#else
+
+/* cffi asks for the limited API without a version, that is 3.2's.
+ * PyInterpreterState_Get joined it in 3.9, the oldest CPython lowthread
+ * supports.  PyThreadState_DeleteCurrent is documented C API (3.9 and
+ * later) outside the limited API, exported by every CPython since: the one
+ * way to free a thread's own state with the GIL held, which the abi3 wheel
+ * thus needs beyond the stable ABI (PyGILState_Release does the same inside
+ * CPython, but frees only a state that PyGILState_Ensure made). */
+#if defined(Py_LIMITED_API)
+#if Py_LIMITED_API + 0 < 0x03090000
+PyAPI_FUNC(PyInterpreterState *) PyInterpreterState_Get(void);
+#endif
+PyAPI_FUNC(void) PyThreadState_DeleteCurrent(void);
+#endif
+
+/* The interpreter lowthread was imported into: its threads run there. */
+static PyInterpreterState *lt_py_interp;
+/* 1: make thread states inside the fork gate (CPython before 3.13). */
+static int lt_py_fork_gate;
+
+/* Called once at import, from a thread with a thread state (cffi has let
+ * go of the GIL for the call). */
+static void lt_py_init(int fork_gate)
+{
+    PyGILState_STATE gil = PyGILState_Ensure();
+
+    lt_py_interp = PyInterpreterState_Get();
+    lt_py_fork_gate = fork_gate;
+    PyGILState_Release(gil);
+}
+
+static void lt_py_thread_main(void *arg)
+{
+    PyThreadState *ts;
+
+    /* Made in this thread, the state is bound to it (and to the GIL state
+     * API that cffi uses inside lt_py_bootstrap). */
+    if (lt_py_fork_gate)
+        lt_fork_gate_enter();
+    ts = PyThreadState_New(lt_py_interp);
+    if (lt_py_fork_gate)
+        lt_fork_gate_leave();
+    if (ts == NULL) /* out of memory, and no thread state to raise in */
+        Py_FatalError("lowthread: cannot make a thread state for a new thread");
+    PyEval_RestoreThread(ts);
+    lt_py_bootstrap(arg);
+    /* Cleared and freed with the GIL held, as the interpreter's own
+     * threads do: an exit that finalizes the interpreter as soon as the GIL
+     * is free would otherwise free the state under this thread's feet.
+     * Holding the GIL also keeps any fork out. */
+    PyThreadState_Clear(ts); /* may run Python code: __del__, callbacks */
+    PyThreadState_DeleteCurrent();
+}
+
+#endif
 
 #endif /* LT_PY_ENTRY_H */

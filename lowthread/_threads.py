@@ -130,6 +130,9 @@ def _after_fork_in_child():
     _handles.clear()
 
 
+# CPython before 3.13 can fork while a new thread makes its thread state:
+# there the threads make it inside the C core's fork gate (lt_py_entry.h).
+lib.lt_py_init(sys.implementation.name == "cpython" and sys.version_info < (3, 13))
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 

@@ -17,6 +17,7 @@ locks made and dropped       250,000     1,000,000
 threads started and ended    10,000      10,000
 failed starts                10,000      10,000
 forks (test 4)               20          200
+forks amid starts (test 5)   500         5,000
 ===========================  ==========  =================
 
 Leak thresholds (what "back to baseline" allows), measured after a warm-up
@@ -83,6 +84,7 @@ LOCKS = scaled(250_000, 1_000_000)
 THREADS = scaled(10_000, 10_000)
 FAILED_STARTS = scaled(10_000, 10_000)
 FORKS = scaled(20, 200)
+START_FORKS = scaled(500, 5_000)
 
 MiB = 1024 * 1024
 # See the module docstring: what "back to baseline" allows.
@@ -903,11 +905,28 @@ def test_malloc_failure_in_the_c_core(ltfault_so):
 # ---------------------------------------------------------------------------
 # 4. Fork while other threads hammer lowthread
 
+# Child-script code of the fork tests: threads that start threads as fast as
+# they can until `stop` is set, counting them in starts[0].
+STARTER = """
+stop = []
+starts = [0]
+
+def noop():
+    pass
+
+def starter():
+    while not stop:
+        try:
+            lt.start_new_thread(noop, ())
+            starts[0] += 1
+        except RuntimeError:
+            time.sleep(0.0005)
+"""
+
 FORK_SCRIPT = """
 import json, os, signal, sys, time, warnings
 warnings.simplefilter("ignore", DeprecationWarning)   # 3.12+: fork() with threads
 FORKS = {forks}
-stop = []
 shared = [lt.allocate_lock() for _ in range(4)]
 rshared = lt.RLock()
 counts = [0, 0, 0]
@@ -924,17 +943,7 @@ def hammer(i):
         lt.allocate_lock()
         counts[0] += 1
 
-def noop():
-    pass
-
-def starter():
-    while not stop:
-        try:
-            lt.start_new_thread(noop, ())
-            counts[1] += 1
-        except RuntimeError:
-            time.sleep(0.001)
-
+{starter}
 def joiner():
     while not stop:
         h = lt.start_joinable_thread(noop)
@@ -1029,6 +1038,7 @@ stop.append(1)
 end = time.monotonic() + 10
 while lt._count() and time.monotonic() < end:
     time.sleep(0.005)
+counts[1] = starts[0]
 print(json.dumps({{"statuses": statuses, "counts": counts, "threads_ended": lt._count() == 0}}))
 """
 
@@ -1038,7 +1048,7 @@ print(json.dumps({{"statuses": statuses, "counts": counts, "threads_ended": lt._
 def test_fork_while_threads_hammer_locks():
     """FORKS forks (half from the main thread, half from a lowthread thread) amid lock and start traffic."""
     t0 = time.monotonic()
-    child = run_child(FORK_SCRIPT.format(forks=FORKS), timeout=500 if SOAK else 90)
+    child = run_child(FORK_SCRIPT.format(forks=FORKS, starter=STARTER), timeout=500 if SOAK else 90)
     wall = time.monotonic() - t0
     res = child_json(child)
     times = [float(line.split()[2]) for line in child.out.splitlines() if line.startswith("child ")]
@@ -1049,4 +1059,86 @@ def test_fork_while_threads_hammer_locks():
     assert res["threads_ended"], res
     # the parent's threads really were busy while it forked
     assert all(c > 0 for c in res["counts"]), res
+    assert child.err == "", child
+
+
+# Test 5: forks while threads start and end as fast as they can.  A new
+# thread makes its CPython thread state without the GIL, holding the
+# interpreter's list lock for a moment; a fork in that moment left a child
+# that hung forever as it started on CPython 3.9-3.11 (gh-112275), about 1
+# fork in 300 here before lowthread's fork gate (binding/lt_py_entry.h).
+# Each child also starts and joins a thread of its own, which waits forever
+# if the child's copy of the gate is still held.
+START_FORK_SCRIPT = """
+import json, os, signal, time, warnings
+warnings.simplefilter("ignore", DeprecationWarning)   # 3.12+: fork() with threads
+{starter}
+def child():
+    code = 3
+    try:
+        h = lt.start_joinable_thread(noop)
+        h.join(2)
+        code = 0 if h.is_done() else 4
+    finally:
+        os._exit(code)
+
+def fork_here(pids):
+    pid = os.fork()
+    if pid == 0:
+        child()
+    pids.append(pid)
+
+for _ in range(3):
+    lt.start_new_thread(starter, ())
+time.sleep(0.05)
+bad = []
+slowest = 0.0
+for i in range({forks}):
+    pids = []
+    t0 = time.monotonic()
+    if i % 4 == 3:      # now and then from a lowthread thread
+        h = lt.start_joinable_thread(lambda: fork_here(pids))
+        h.join(10)
+    else:
+        fork_here(pids)
+    if not pids:
+        bad.append("fork failed")
+        continue
+    end = time.monotonic() + 5
+    while True:
+        got, st = os.waitpid(pids[0], os.WNOHANG)
+        if got:
+            if not (os.WIFEXITED(st) and os.WEXITSTATUS(st) == 0):
+                bad.append(st)
+            break
+        if time.monotonic() > end:
+            os.kill(pids[0], signal.SIGKILL)
+            os.waitpid(pids[0], 0)
+            bad.append("hung")
+            break
+        time.sleep(0.0005)
+    slowest = max(slowest, time.monotonic() - t0)
+stop.append(1)
+end = time.monotonic() + 10
+while lt._count() and time.monotonic() < end:
+    time.sleep(0.005)
+print(json.dumps({{"bad": bad, "starts": starts[0], "slowest": slowest,
+                  "threads_ended": lt._count() == 0}}))
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork")
+@pytest.mark.timeout(900 if SOAK else 120)
+def test_fork_while_threads_start():
+    """START_FORKS forks amid a flood of thread starts: no child hangs."""
+    t0 = time.monotonic()
+    child = run_child(START_FORK_SCRIPT.format(forks=START_FORKS, starter=STARTER),
+                      timeout=800 if SOAK else 100)
+    wall = time.monotonic() - t0
+    res = child_json(child)
+    report("fork_starts", forks=START_FORKS, bad=res["bad"], starts=res["starts"],
+           slowest_child_s=round(res["slowest"], 4), wall_s=round(wall, 2))
+    assert res["bad"] == [], (res, child)
+    assert res["threads_ended"], res
+    assert res["starts"] > START_FORKS, res    # the starts really overlapped the forks
     assert child.err == "", child
