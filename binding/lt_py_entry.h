@@ -56,7 +56,9 @@ PyAPI_FUNC(PyInterpreterState *) PyInterpreterState_Get(void);
 PyAPI_FUNC(void) PyThreadState_DeleteCurrent(void);
 #endif
 
-/* The interpreter lowthread was imported into: its threads run there. */
+/* The interpreter lowthread was first imported into (the main one, but
+ * for a program that imports it first in a subinterpreter): its threads
+ * run there, as PyGILState_Ensure ran them in the main interpreter. */
 static PyInterpreterState *lt_py_interp;
 /* 1: make thread states inside the fork gate (CPython before 3.13). */
 static int lt_py_fork_gate;
@@ -67,7 +69,8 @@ static void lt_py_init(int fork_gate)
 {
     PyGILState_STATE gil = PyGILState_Ensure();
 
-    lt_py_interp = PyInterpreterState_Get();
+    if (lt_py_interp == NULL)
+        lt_py_interp = PyInterpreterState_Get();
     lt_py_fork_gate = fork_gate;
     PyGILState_Release(gil);
 }

@@ -715,6 +715,28 @@ def test_start_at_finalization_refused(differs):
     assert "Fatal Python error" not in proc.err, proc
 
 
+SUBINTERP_SCRIPT = """
+import _testcapi
+# A legacy subinterpreter imports the module too, and is gone at once.
+rc = _testcapi.run_in_subinterp("import " + lt.__name__)
+print("subinterpreter", rc)
+done = lt.allocate_lock()
+done.acquire()
+lt.start_new_thread(done.release, ())
+print("thread ran", done.acquire(timeout=10))
+"""
+
+
+@pytest.mark.skipif(IS_PYPY, reason="PyPy has no subinterpreters")
+def test_threads_run_after_a_subinterpreter_imported_the_module():
+    # lowthread's threads make their thread state in the interpreter that
+    # imported it first; one that followed a later importer crashed here.
+    pytest.importorskip("_testcapi")
+    proc = run_py(SUBINTERP_SCRIPT)
+    assert proc.rc == 0, proc
+    assert proc.out.splitlines() == ["subinterpreter 0", "thread ran True"], proc
+
+
 ATEXIT_SCRIPT = """
 import atexit, os, time
 done = lt.allocate_lock()
