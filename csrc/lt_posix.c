@@ -163,7 +163,8 @@ static void lt__at_fork_prepare(void)
 {
     /* Forks only while no other thread is half-way through an update, so
      * that the child inherits consistent settings, nor inside a gated
-     * section.  The gate first: a section never takes the registry. */
+     * section.  The gate first, the order of a section that starts a
+     * thread; nothing waits for the gate while holding the registry. */
     pthread_mutex_lock(&lt__gate_mutex);
     pthread_mutex_lock(&lt__reg_mutex);
 }
