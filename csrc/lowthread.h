@@ -103,6 +103,15 @@ void lt_lock_free(lt_lock_t *lock);
  * acquired), LT_EINVAL (lock is NULL or flags unknown) or LT_ESYS. */
 int lt_lock_acquire(lt_lock_t *lock, int64_t timeout_us, int flags);
 
+/* The bytes one lock allocates (for a garbage-collected runtime that is
+ * told the size of what its objects hold). */
+size_t lt_lock_sizeof(void);
+
+/* 0 when a signal ends a wait with LT_WAIT_INTR at once; otherwise the
+ * back-end cannot be woken by a signal, and such a wait returns LT_INTR
+ * every that many milliseconds instead (the condvar back-end). */
+int lt_lock_wait_slice_ms(void);
+
 /* Releases the lock; any thread may call it.
  * Returns LT_OK, LT_ENOTLOCKED (the lock was not locked: nothing changes)
  * or LT_EINVAL (lock is NULL). */
@@ -135,6 +144,9 @@ int lt_rlock_new(lt_rlock_t **rlockp);
 /* Frees a lock made by lt_rlock_new(); NULL is ignored.  As for
  * lt_lock_free(), no thread may wait on it or use it after. */
 void lt_rlock_free(lt_rlock_t *rlock);
+
+/* The bytes one recursive lock allocates, its lt_lock_t included. */
+size_t lt_rlock_sizeof(void);
 
 /* If the calling thread owns the lock, adds one to its count at once
  * (whatever timeout_us says).  Otherwise acquires it as lt_lock_acquire()

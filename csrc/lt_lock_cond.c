@@ -28,6 +28,16 @@ const char *lt_backend(void)
     return "condvar";
 }
 
+size_t lt_lock_sizeof(void)
+{
+    return sizeof(struct lt_lock_s);
+}
+
+int lt_lock_wait_slice_ms(void)
+{
+    return LT_SLICE_MS; /* pthread_cond_*wait() is not ended by a signal */
+}
+
 static int lt__status_of(int err)
 {
     errno = err;

@@ -48,6 +48,16 @@ const char *lt_backend(void)
     return "semaphore";
 }
 
+size_t lt_lock_sizeof(void)
+{
+    return sizeof(struct lt_lock_s);
+}
+
+int lt_lock_wait_slice_ms(void)
+{
+    return 0; /* a signal ends sem_*wait() with EINTR */
+}
+
 int lt_lock_new(lt_lock_t **lockp)
 {
     lt_lock_t *lock;

@@ -19,6 +19,11 @@ struct lt_rlock_s {
     unsigned long count; /* the owner's depth, 0 when free */
 };
 
+size_t lt_rlock_sizeof(void)
+{
+    return sizeof(struct lt_rlock_s) + lt_lock_sizeof();
+}
+
 int lt_rlock_new(lt_rlock_t **rlockp)
 {
     lt_rlock_t *rlock;

@@ -143,6 +143,16 @@ struct lt_lock_s {
     int locked;
 };
 
+size_t lt_lock_sizeof(void)
+{
+    return sizeof(struct lt_lock_s);
+}
+
+int lt_lock_wait_slice_ms(void)
+{
+    return 0; /* waits are not interruptible here; they never return LT_INTR */
+}
+
 static void lt__lock_init(lt_lock_t *lock)
 {
     InitializeSRWLock(&lock->mu);

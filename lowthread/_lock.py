@@ -9,7 +9,7 @@ from ._lowthread import ffi, lib
 _release = lib.lt_lock_release
 _locked = lib.lt_lock_locked
 # What the C lock costs on the heap, so that PyPy's GC counts it.
-_C_LOCK_SIZE = 64
+_C_LOCK_SIZE = lib.lt_lock_sizeof()
 # On CPython the lock object frees its C lock in __del__ and keeps a plain
 # pointer: a cdata from ffi.gc() costs 64 more bytes per lock and about 100
 # more instructions per call it is passed to.  PyPy collects objects with

@@ -16,7 +16,7 @@ _ULONG_MASK = (1 << (8 * ffi.sizeof("unsigned long"))) - 1
 _HEAPTYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE
 _NOT_ACQUIRED = "cannot release un-acquired lock"
 # What the C lock costs on the heap, so that PyPy's GC counts it.
-_C_RLOCK_SIZE = 96
+_C_RLOCK_SIZE = lib.lt_rlock_sizeof()
 
 
 def _new_c_rlock():

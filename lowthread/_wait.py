@@ -36,7 +36,7 @@ FORGET = (None if sys.implementation.name == "cpython" and sys.version_info >= (
 _now_us = lib.lt_monotonic_us
 # The condvar back-end cannot be woken by a signal, so with LT_WAIT_INTR it
 # returns every few milliseconds: worth it only in the main thread.
-_SLICED = ffi.string(lib.lt_backend()) == b"condvar"
+_SLICED = lib.lt_lock_wait_slice_ms() != 0
 
 if hasattr(signal, "pthread_sigmask"):
     def run_signal_handlers():
