@@ -7,6 +7,15 @@ interpreter it supports.
 
 import atexit
 
+try:
+    # The cffi extension, which pip install builds.
+    from ._lowthread import ffi as _ffi  # noqa: F401
+except ModuleNotFoundError as _exc:
+    if _exc.name != f"{__name__}._lowthread":
+        raise
+    from ._unbuilt import explain as _explain
+    raise _explain(__path__[0]) from None
+
 from . import (
     _callbacks,  # noqa: F401  (registers the thread entry point)
     _threads,

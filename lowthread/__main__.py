@@ -1,7 +1,12 @@
 """python -m lowthread [demo|info|bench]: look at lowthread from the command line."""
 
 import argparse
+import os
 import sys
+
+# The console script is named lowthread; `python -m lowthread` runs this file.
+_PROG = ("lowthread" if os.path.basename(sys.argv[0]) in ("lowthread", "lowthread.exe")
+         else "python -m lowthread")
 
 
 def _load():
@@ -113,7 +118,7 @@ def bench(args):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(
-        prog="python -m lowthread",
+        prog=_PROG,
         description="lowthread: Python's _thread API on a portable C core.")
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("demo", help="a short live demonstration of the API (the default)")
