@@ -234,7 +234,7 @@ def p90(xs):
 
 
 def check_targets(rows):
-    """The issue's targets: [{target, value, met}]."""
+    """The targets of docs/testing.md §T8: [{target, value, met}]."""
     r = {row["key"]: row for row in rows}
     out = []
 

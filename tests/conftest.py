@@ -3,14 +3,14 @@
 Differential testing: most tests run the same call on ``lowthread`` (``lt``) and
 on the interpreter's own ``_thread`` (``native``, the oracle) and compare the
 outcome: the return value, or the exception type and message.  lowthread
-presents CPython 3.13's behaviour on every interpreter (SPEC "Decisions"), so
+presents CPython 3.13's behaviour on every interpreter (docs/behaviour.md §1-§12), so
 where the host's ``_thread`` is known to differ (PyPy, CPython 3.9-3.12) a test
 gives the expected Decision outcome and says on which hosts the oracle differs;
 there lowthread is checked against the Decision only.
 
 Oracle mode: ``LOWTHREAD_TEST_ORACLE=1`` makes ``lt`` the host's ``_thread``
 itself, to check the tests before lowthread exists (on CPython 3.13 everything
-but the Decision-5 unraisable tests must pass; on other hosts exactly the
+but the unraisable-report tests of docs/behaviour.md §5.3 must pass; on other hosts exactly the
 "host differs" cases fail).
 """
 
@@ -161,7 +161,7 @@ class Raises:
     """Expectation: the call raises exc_type (exactly, not a subclass).
 
     message: None = any message (the text comes from the interpreter's argument
-    machinery, Decision 1: only the type must match); a str = exact text after
+    machinery, docs/behaviour.md §1: only the type must match); a str = exact text after
     normalize(); a tuple of str = any of these texts.
     """
 
@@ -197,7 +197,7 @@ def check_same(lt_mod, native_mod, call, expect=None, differs=NOBODY, type_only=
     is in ``differs`` (the hosts whose own _thread is known to differ).
     Without expect, lowthread must match whatever the oracle does (differs must
     then be empty).  type_only compares exception types only (messages from the
-    argument machinery, Decision 1).
+    argument machinery, docs/behaviour.md §1).
     """
     lt_out = outcome(call, lt_mod)
     nat_out = outcome(call, native_mod)

@@ -1,4 +1,4 @@
-"""Reliability (issue 7): exit with threads, leaks, injected faults, fork.
+"""Reliability (docs/testing.md §T5, §T6): exit with threads, leaks, injected faults, fork.
 
 Every scenario runs in fresh interpreters, so that a crash, a hang or a leak
 shows in a child's exit status or in its own figures, never in pytest's

@@ -1,4 +1,4 @@
-"""Joinable threads, thread names and fork, on every interpreter (SPEC §10, Decision 12).
+"""Joinable threads, thread names and fork, on every interpreter (docs/behaviour.md §12, §13, §14).
 
 CPython 3.13's own joinable-thread tests run against lowthread in test_stdlib.py;
 these cover the same ground on the interpreters whose stdlib lacks them (3.9-3.12,

@@ -1,7 +1,7 @@
-"""Lock objects: SPEC section 2 and 3, Decisions 2-4 and 9.
+"""Lock objects: docs/behaviour.md §2, §3, §4 and §9.
 
 Rows of the acquire tables run on lowthread and on the host's _thread; the
-expected outcome is CPython 3.13's (the Decisions).  A parameter id ending in
+expected outcome is CPython 3.13's (docs/behaviour.md §1-§12).  A parameter id ending in
 ``~decision-on:<hosts>`` marks hosts whose own _thread differs from the Decision
 on that row: there lowthread is checked against the Decision only.
 """
@@ -46,7 +46,7 @@ NONE = Returns(None)
 VE_NONBLOCKING = Raises(ValueError, "can't specify a timeout for a non-blocking call")
 VE_NEGATIVE = Raises(ValueError, "timeout value must be a non-negative number")
 VE_NAN = Raises(ValueError, "Invalid value NaN (not a number)")
-# Decision 2: "±inf or out of range -> OverflowError" (type fixed).  The texts
+# docs/behaviour.md §2.1: ±inf or out of range -> OverflowError (type fixed).  The texts
 # CPython 3.13 uses for these conditions (float, int, µs limit).
 OVERFLOW = Raises(OverflowError, (
     "timestamp out of range for platform time_t",
@@ -61,7 +61,7 @@ WATCHDOG = 5.0  # a "locked" lock is released after this long, so a wrong blocki
 
 
 def _index_error(value):
-    """The TypeError text operator.index gives for value (Decision 2 refers to it)."""
+    """The TypeError text operator.index gives for value (docs/behaviour.md §2.1 refers to it)."""
     try:
         operator.index(value)
     except TypeError as exc:
@@ -142,7 +142,7 @@ def call_on_lock(state, method, args=(), kwargs=None):
 
 
 # (id, lock state, args, kwargs, Decision outcome, hosts whose own _thread differs).
-# Raises(T) without a message compares the exception type only (Decision 1).
+# Raises(T) without a message compares the exception type only (docs/behaviour.md §1).
 ACQUIRE_CASES = [
     # --- plain calls
     ("no-args", "unlocked", (), {}, T, NOBODY),
@@ -247,7 +247,7 @@ ACQUIRE_CASES = [
     ("blocking=BadBool", "unlocked", (BadBool(),), {}, Raises(ZeroDivisionError, "bool failed"), PRE312),
     ("blocking=BadBool,nan", "unlocked", (BadBool(), NAN), {},
      Raises(ZeroDivisionError, "bool failed"), PRE312),
-    # --- argument machinery (Decision 1: the type must match)
+    # --- argument machinery (docs/behaviour.md §1: the type must match)
     ("3-args", "unlocked", (1, 2, 3), {}, Raises(TypeError), NOBODY),
     ("unknown-keyword", "unlocked", (), {"foo": 1}, Raises(TypeError), NOBODY),
     ("keyword-and-unknown", "unlocked", (), {"timeout": 1, "foo": 2}, Raises(TypeError), NOBODY),
@@ -269,7 +269,7 @@ def _acquire_params():
 
 @pytest.mark.parametrize("method,state,args,kwargs,expect,differs", list(_acquire_params()))
 def test_acquire_arguments(same, method, state, args, kwargs, expect, differs):
-    """SPEC 2.2 / Decision 2: each row on lowthread, and on the oracle where it conforms."""
+    """docs/behaviour.md §2: each row on lowthread, and on the oracle where it conforms."""
     same(call_on_lock(state, method, args, kwargs), expect, differs,
          type_only=isinstance(expect, Raises) and expect.message is None)
 
@@ -295,7 +295,7 @@ def test_lock_type_names(lt, native):
 
 @host_differs(PRE313)
 def test_locktype_call_makes_a_new_unlocked_lock(same, lt, differs):
-    """Decision 4 (3.13): LockType() makes a new lock."""
+    """docs/behaviour.md §4 (3.13): LockType() makes a new lock."""
     same(lambda m: type(m.LockType()) is m.LockType, T, differs)
     same(lambda m: m.LockType().locked(), F, differs)
     a, b = lt.LockType(), lt.LockType()
@@ -485,7 +485,7 @@ def test_failed_try_leaves_lock_locked(same):
 
 @host_differs(PYPY)
 def test_with_binds_true(same, differs):
-    """Decision 4: __enter__ returns True (PyPy: the lock)."""
+    """docs/behaviour.md §4: __enter__ returns True (PyPy: the lock)."""
 
     def call(m):
         lock = m.allocate_lock()
@@ -558,7 +558,7 @@ def test_with_release_in_body_then_exit_raises(same, differs):
 
 @host_differs(PYPY)
 def test_with_nonblocking_enter(same, differs):
-    """SPEC 2.4: __enter__ is acquire (accepts its arguments) - also exercised in the table."""
+    """docs/behaviour.md §4: __enter__ is acquire (accepts its arguments) - also exercised in the table."""
 
     def call(m):
         lock = m.allocate_lock()
@@ -648,7 +648,7 @@ def test_dealloc_locked_lock_is_silent(lt):
 @pytest.mark.timeout(120)
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads VmRSS from /proc (Linux only)")
 def test_c_lock_freed_with_object():
-    """Decision 4: the C lock is freed with its object (RSS does not grow with dead locks)."""
+    """docs/behaviour.md §4: the C lock is freed with its object (RSS does not grow with dead locks)."""
     proc = run_py("""
         import gc
         def rss_kib():
@@ -677,7 +677,7 @@ def test_c_lock_freed_with_object():
 
 @host_differs(PYPY)  # PyPy's own TIMEOUT_MAX is 1000x larger
 def test_timeout_max(lt, differs):
-    """Decision 3."""
+    """docs/behaviour.md §3."""
     assert type(lt.TIMEOUT_MAX) is float
     if sys.platform == "win32":
         assert lt.TIMEOUT_MAX == 4294967.0
@@ -697,13 +697,13 @@ def test_timeout_max_accepted_and_plus_one_refused(lt):
 
 
 def test_timeout_max_native(native):
-    """The table above assumes the SPEC's host values."""
+    """The table above assumes the host values of docs/behaviour.md §3."""
     expected = 9223372036854.0 if IS_PYPY else DECISION_TIMEOUT_MAX
     assert native.TIMEOUT_MAX == expected
 
 
 # ---------------------------------------------------------------------------
-# Behaviour: waiting (Decision 9)
+# Behaviour: waiting (docs/behaviour.md §9)
 
 
 def _thread(target, *args):

@@ -1,4 +1,4 @@
-"""RLock: SPEC section 9 (and 2.2/2.3 for acquire), Decision 11.
+"""RLock: docs/behaviour.md §11 (and §2, §9 for acquire).
 
 Differential where the host's RLock is CPython 3.13's: rows run on lowthread
 and on the host's ``_thread.RLock``.  Known host differences (parameter ids
@@ -89,7 +89,7 @@ def in_thread(func):
 
 
 # ---------------------------------------------------------------------------
-# acquire() arguments: SPEC 2.2's table, on an RLock held by another thread
+# acquire() arguments: docs/behaviour.md §2's table, on an RLock held by another thread
 # ("locked"), free ("unlocked") or held by the caller ("owned": valid
 # arguments recurse and return True, invalid ones still raise).
 
@@ -390,7 +390,7 @@ def test_is_owned(same):
     same(call, Returns((False, True, False)))
 
 
-@host_differs(PRE311 | PYPY)  # _recursion_count: 3.11+ (Decision 11: lowthread everywhere)
+@host_differs(PRE311 | PYPY)  # _recursion_count: 3.11+ (docs/behaviour.md §11: lowthread everywhere)
 def test_recursion_count(same, differs):
     def call(m):
         r = m.RLock()
@@ -468,7 +468,7 @@ def test_release_save_and_restore(same):
 
 
 def test_release_save_from_a_non_owner_thread(same):
-    """SPEC 9: no ownership check; the other thread gets (1, owner) and unlocks it."""
+    """docs/behaviour.md §11: no ownership check; the other thread gets (1, owner) and unlocks it."""
 
     def call(m):
         r = m.RLock()

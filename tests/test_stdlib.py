@@ -1,6 +1,6 @@
 """CPython's own test classes, from the running interpreter's stdlib, run against lowthread.
 
-SPEC section 11 recipe: ``test.lock_tests.LockTests`` with lowthread's
+The recipe of docs/behaviour.md §18: ``test.lock_tests.LockTests`` with lowthread's
 allocate_lock, ``RLockTests`` with lowthread's RLock, and ``test.test_thread``'s
 ThreadRunningTests, BarrierTest and TestForkInThread with the module global
 ``thread`` pointed at lowthread.  On PyPy the ``test`` package is
@@ -34,7 +34,7 @@ except ImportError:  # 3.9 and PyPy 3.9: the helpers live in test.support itself
 # ---------------------------------------------------------------------------
 # The one expected difference (run, and asserted to fail).
 
-# Decision 5: lowthread reports object=function and the documented err_msg
+# docs/behaviour.md §5.3: lowthread reports object=function and the documented err_msg
 # "Exception ignored in thread started by" everywhere.  3.13's test asserts
 # object=None with the function's repr in err_msg; PyPy's matches
 # "Exception ignored in thread <ident> started by".

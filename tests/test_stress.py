@@ -1,4 +1,4 @@
-"""Reliability under stress (issue 7): lost wakeups, signals at random points, thread ends.
+"""Reliability under stress (docs/testing.md §T4): lost wakeups, signals at random points, thread ends.
 
 1. No lost wakeup: waiters (timed and untimed) and releasers race on a lock
    used as a binary semaphore, on an RLock and on a Condition over the RLock,

@@ -1,6 +1,6 @@
 """What only a fresh process shows: signals, interrupt_main, default unraisable output, exit.
 
-Decisions 5, 6 and 9.  Every snippet runs with sys.executable and a timeout;
+docs/behaviour.md §5, §6 and §9.  Every snippet runs with sys.executable and a timeout;
 inside, every wait is bounded (a watchdog releases a lock that a broken
 implementation would wait on forever, so the failure is reported, not a hang).
 """
@@ -32,7 +32,7 @@ ACQUIRE_FORMS = {
 
 
 # ---------------------------------------------------------------------------
-# Ctrl-C out of a blocked acquire (Decision 9)
+# Ctrl-C out of a blocked acquire (docs/behaviour.md §9)
 
 SIGINT_SCRIPT = """
 import os, signal, threading, time
@@ -110,7 +110,7 @@ def test_sigint_from_another_process(args):
 
 
 # ---------------------------------------------------------------------------
-# Signal handlers during a wait: remaining time, raising handlers (Decision 9)
+# Signal handlers during a wait: remaining time, raising handlers (docs/behaviour.md §9)
 
 HANDLER_SCRIPT = """
 import signal, threading, time
@@ -310,7 +310,7 @@ def test_signal_in_non_main_thread_wait_is_not_interrupted():
 
 
 # ---------------------------------------------------------------------------
-# interrupt_main (Decision 6)
+# interrupt_main (docs/behaviour.md §6)
 
 INTERRUPT_DEFAULT = """
 import threading, time
@@ -493,7 +493,7 @@ def test_interrupt_main_returns_none_and_sends_no_real_signal():
 
 
 # ---------------------------------------------------------------------------
-# Default unraisable output (Decision 5)
+# Default unraisable output (docs/behaviour.md §5.3)
 
 UNRAISABLE_SCRIPT = """
 import sys, time
@@ -572,7 +572,7 @@ def test_system_exit_in_thread_prints_nothing():
 
 
 # ---------------------------------------------------------------------------
-# Exit while threads are starting or running (Decision 5; PITFALLS 0.6)
+# Exit while threads are starting or running (docs/behaviour.md §16.4; docs/testing.md §T5)
 
 EXIT_SCRIPT = """
 import sys, time
@@ -626,7 +626,7 @@ def test_exit_with_threads_running(pause, tail, differs):
 @pytest.mark.timeout(300)
 @host_differs({"3.10"})
 def test_exit_while_threads_make_first_calls(differs):
-    """Threads whose first Python call races interpreter shutdown (PITFALLS 0.6)."""
+    """Threads whose first Python call races interpreter shutdown (docs/testing.md §T5)."""
     script = """
 import sys
 def f(i):

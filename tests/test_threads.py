@@ -1,4 +1,4 @@
-"""Threads and module functions: SPEC sections 4-8, Decisions 5, 7, 8, 10.
+"""Threads and module functions: docs/behaviour.md §5-§8 and §10.
 
 Differential where the host's _thread conforms; a ``decision-on:<hosts>``
 parameter id marks hosts whose own _thread differs from the Decision (there
@@ -62,7 +62,7 @@ class DictSub(dict):
 
 
 # ---------------------------------------------------------------------------
-# start_new_thread validation (SPEC 4)
+# start_new_thread validation (docs/behaviour.md §5.1)
 
 VALIDATION = [
     ("not-callable", (1, ()), FIRST_ARG, NOBODY),
@@ -75,7 +75,7 @@ VALIDATION = [
     ("list-kwargs", (_never, (), []), THIRD_ARG, NOBODY),
     ("None-kwargs", (_never, (), None), THIRD_ARG, NOBODY),
     ("tuple-kwargs", (_never, (), ()), THIRD_ARG, NOBODY),
-    # argument machinery: the type must match (Decision 1)
+    # argument machinery: the type must match (docs/behaviour.md §1)
     ("no-args", (), Raises(TypeError), NOBODY),
     ("one-arg", (_never,), Raises(TypeError), NOBODY),
     ("four-args", (_never, (), {}, 1), Raises(TypeError), NOBODY),
@@ -275,7 +275,7 @@ def test_thread_locals_and_recursion_in_thread(lt):
 
 
 # ---------------------------------------------------------------------------
-# SystemExit and other exceptions (Decision 5)
+# SystemExit and other exceptions (docs/behaviour.md §5.3)
 
 
 @contextlib.contextmanager
@@ -404,7 +404,7 @@ def _custom_base():
     (_custom_base, 1, CustomBase),
 ], ids=["ValueError", "nested", "KeyboardInterrupt", "BaseException-subclass"])
 def test_exception_goes_to_unraisablehook(lt, native, func, n_frames, exc, differs):
-    """Decision 5: err_msg, object = function, traceback = the function's frames only."""
+    """docs/behaviour.md §5.3: err_msg, object = function, traceback = the function's frames only."""
     got = _unraisable_summary(lt, func)
     assert got["exc_type"] is exc
     assert got["err_msg"] == ERR_MSG
@@ -451,7 +451,7 @@ def test_exception_with_kwargs_call(lt, differs):
 
 @host_differs({"3.13", "pypy"})  # oracle mode: the hosts' own err_msg/object differ
 def test_hook_args_type_is_genuine(lt, differs):
-    """Decision 5: a genuine UnraisableHookArgs, so that sys.__unraisablehook__ accepts it."""
+    """docs/behaviour.md §5.3: a genuine UnraisableHookArgs, so that sys.__unraisablehook__ accepts it."""
     hook_type = get_unraisable_hook_args_type()
     with catch_unraisable() as (seen, called):
         lt.start_new_thread(_boom, ())
@@ -549,7 +549,7 @@ def test_count_takes_no_arguments(lt):
 
 
 # ---------------------------------------------------------------------------
-# audit event (Decision 5; 3.9-3.11 and PyPy emit none of their own)
+# audit event (docs/behaviour.md §5.2; 3.9-3.11 and PyPy emit none of their own)
 
 AUDIT_SCRIPT = """
 import sys
@@ -630,7 +630,7 @@ def test_audit_hook_can_block_the_start(differs):
 
 @pytest.mark.parametrize("size", [2 ** 40, 2 ** 46, 2 ** 62], ids=["2**40", "2**46", "2**62"])
 def test_start_failure_with_huge_stack(same, lt, size):
-    """SPEC 4 step 4: `RuntimeError: can't start new thread`, the function never runs, nothing leaked."""
+    """docs/behaviour.md §5.4: `RuntimeError: can't start new thread`, nothing runs, nothing leaked."""
     ran = []
 
     def target(*args):
@@ -682,7 +682,7 @@ def test_repeated_start_failures_leak_nothing(lt):
 
 
 # ---------------------------------------------------------------------------
-# interpreter finalization (Decision 5)
+# interpreter finalization (docs/behaviour.md §5.5)
 
 FINALIZE_SCRIPT = """
 import os, sys
@@ -780,14 +780,14 @@ import {name} as lt
 
 @host_differs({"3.12"})  # 3.12.1 refuses threads in atexit callbacks (gh-113964)
 def test_start_in_atexit_registered_before_import(differs):
-    """atexit callbacks run before finalization whatever their order (3.13 rule, Decision 5)."""
+    """atexit callbacks run before finalization whatever their order (3.13 rule, docs/behaviour.md §5.5)."""
     proc = run_py(ATEXIT_BEFORE_IMPORT_SCRIPT.format(name=LT_NAME), prelude=False)
     assert proc.rc == 0, proc
     assert "thread ran" in proc.out and "acquired True" in proc.out, proc
 
 
 # ---------------------------------------------------------------------------
-# get_ident / get_native_id (Decision 8)
+# get_ident / get_native_id (docs/behaviour.md §8)
 
 
 def test_get_ident_main_thread(lt):
@@ -887,7 +887,7 @@ def test_idents_in_forked_child():
 
 
 # ---------------------------------------------------------------------------
-# stack_size (Decision 7, SPEC 5)
+# stack_size (docs/behaviour.md §7)
 
 
 def test_stack_size_initially_zero(lt):
@@ -1045,7 +1045,7 @@ def test_threads_run_with_small_and_large_stacks(lt):
 
 
 # ---------------------------------------------------------------------------
-# exit, error, constants, namespace (Decisions 3, 10)
+# exit, error, constants, namespace (docs/behaviour.md §3, §10)
 
 
 @pytest.mark.parametrize("name", ["exit", "exit_thread"])
