@@ -6,13 +6,13 @@
 #   ./test.sh -e py311 -- -k timeout    arguments after -- go to pytest
 #
 # It sets up what the matrix needs, then runs tox with the arguments given:
-#   1. Debian packages (PyPy, clang and its sanitizer runtimes, mingw-w64,
+#   1. CPython 3.9-3.13: pyenv's newest patch release of each minor, for this
+#      process only (PYENV_VERSION; nothing global changes); without pyenv,
+#      python3.X on PATH.
+#   2. Debian packages (PyPy, clang and its sanitizer runtimes, mingw-w64,
 #      wine, valgrind, make, gcc): installed when missing, as root or through
 #      a sudo that needs no password; otherwise it stops at once and prints the
 #      one command that installs them.
-#   2. CPython 3.9-3.13: pyenv's newest patch release of each minor, for this
-#      process only (PYENV_VERSION; nothing global changes); without pyenv,
-#      python3.X on PATH.
 #   3. tox, in a venv of its own under .tools/ (kept between runs).
 # On a machine that has everything it installs nothing and tox starts within
 # seconds.  Environment variables (what CI sets, .ci/run):
@@ -27,7 +27,26 @@ START=$SECONDS
 step() { printf '==> [%4ss] %s\n' "$((SECONDS - START))" "$*"; }
 die() { printf './test.sh: %s\n' "$*" >&2; exit 2; }
 
-# ---- 1. system packages -----------------------------------------------------
+# ---- 1. interpreters ----------------------------------------------------------
+# tox finds CPython 3.X as python3.X on PATH, PyPy as pypy3.  3.11 comes
+# first in PYENV_VERSION so that python3 stays 3.11.
+MINORS=(3.11 3.9 3.10 3.12 3.13)
+PYENV_ROOT=${PYENV_ROOT:-$HOME/.pyenv}
+export PYENV_ROOT
+if [ -x "$PYENV_ROOT/bin/pyenv" ] || command -v pyenv >/dev/null; then
+    export PATH="$PYENV_ROOT/shims:$PYENV_ROOT/bin:$PATH"
+    sel=()
+    for m in "${MINORS[@]}"; do
+        v=$(pyenv versions --bare --skip-aliases 2>/dev/null \
+            | grep -E "^${m//./\\.}\.[0-9]+$" | sort -V | tail -n 1 || true)
+        [ -n "$v" ] && sel+=("$v")
+    done
+    if ((${#sel[@]})); then
+        PYENV_VERSION=$(IFS=:; echo "${sel[*]}")
+        export PYENV_VERSION
+    fi
+fi
+# ---- 2. system packages -----------------------------------------------------
 # pypy3*: the pypy3 env (Debian's PyPy 7.3, Python 3.9, cffi built in; the
 # lib-testsuite holds its copy of CPython's tests); clang + its sanitizer
 # runtimes: the c and lint envs; mingw-w64 + wine: the win env (wine gives
@@ -41,7 +60,8 @@ if command -v dpkg-query >/dev/null; then
             || missing+=("$p")
     done
     # tox's own venv needs a Python with venv and ensurepip (Debian splits
-    # them off its python3; pyenv's have them).
+    # them off its python3; pyenv's have them).  python3 is pyenv's 3.11 when
+    # pyenv is there.
     python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
     if ((${#missing[@]})); then
         if [ "$(id -u)" = 0 ]; then
@@ -69,25 +89,6 @@ else
     echo "./test.sh: not a Debian system: install the equivalents of ${APT_PKGS[*]} yourself" >&2
 fi
 
-# ---- 2. interpreters ----------------------------------------------------------
-# tox finds CPython 3.X as python3.X on PATH, PyPy as pypy3.  3.11 comes
-# first in PYENV_VERSION so that python3 stays 3.11.
-MINORS=(3.11 3.9 3.10 3.12 3.13)
-PYENV_ROOT=${PYENV_ROOT:-$HOME/.pyenv}
-export PYENV_ROOT
-if [ -x "$PYENV_ROOT/bin/pyenv" ] || command -v pyenv >/dev/null; then
-    export PATH="$PYENV_ROOT/shims:$PYENV_ROOT/bin:$PATH"
-    sel=()
-    for m in "${MINORS[@]}"; do
-        v=$(pyenv versions --bare --skip-aliases 2>/dev/null \
-            | grep -E "^${m//./\\.}\.[0-9]+$" | sort -V | tail -n 1 || true)
-        [ -n "$v" ] && sel+=("$v")
-    done
-    if ((${#sel[@]})); then
-        PYENV_VERSION=$(IFS=:; echo "${sel[*]}")
-        export PYENV_VERSION
-    fi
-fi
 found=()
 for m in "${MINORS[@]}"; do
     command -v "python$m" >/dev/null && "python$m" -c '' 2>/dev/null && found+=("$m")
