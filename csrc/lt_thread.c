@@ -198,24 +198,19 @@ int lt_thread_start_joinable(lt_thread_fn fn, void *arg, lt_thread_t **thread_ou
         lt__os_error_nomem();
         return LT_ENOMEM;
     }
+    h->done = NULL; /* left so by a failed lt_lock_new() */
     rc = lt_lock_new(&h->done);
-    if (rc == LT_OK && lt_lock_acquire(h->done, 0, 0) != LT_OK) {
-        /* A new lock is free: only a broken system gets here. */
-        lt_lock_free(h->done);
+    /* A new lock is free: only a broken system fails to take it. */
+    if (rc == LT_OK && lt_lock_acquire(h->done, 0, 0) != LT_OK)
         rc = LT_ESYS;
+    if (rc == LT_OK) {
+        h->finished = 0;
+        h->os = LT__OS_OWNED;
+        h->refs = 2;
+        /* The thread reads nothing of the handle but its own fields, so it
+         * may run before h->thread is stored. */
+        rc = lt__start(fn, arg, h, &h->thread, &ident);
     }
-    if (rc != LT_OK) {
-        err = lt__os_error_get();
-        free(h);
-        lt__os_error_set(err);
-        return rc;
-    }
-    h->finished = 0;
-    h->os = LT__OS_OWNED;
-    h->refs = 2;
-    /* The thread reads nothing of the handle but its own fields, so it may
-     * run before h->thread is stored. */
-    rc = lt__start(fn, arg, h, &h->thread, &ident);
     if (rc != LT_OK) {
         err = lt__os_error_get();
         lt__handle_destroy(h);

@@ -4,9 +4,9 @@
  * Everything here is Win32: SRWLOCK + CONDITION_VARIABLE for the locks and
  * the thread registry, QueryPerformanceCounter for the clock, and the layer
  * under lt_thread.c: _beginthreadex for threads and a TLS slot for what a
- * thread knows of itself.  It needs
- * Windows Vista or later and compiles with MSVC and with mingw-w64; thread
- * names need Windows 10 1607 (looked up at run time).
+ * thread knows of itself.  It needs Windows Vista or later and compiles
+ * with MSVC and with mingw-w64; thread names need Windows 10 1607 (looked
+ * up at run time).
  *
  * Waits on Windows cannot be interrupted: LT_WAIT_INTR is accepted and
  * ignored, as CPython <= 3.13 ignores intr_flag in thread_nt.h.  Ctrl-C is
