@@ -260,9 +260,9 @@ static uint64_t lt__query_native_id(void)
 
 uint64_t lt_get_native_id(void)
 {
-    /* Cached, because a system call costs more than the rest of a call from
-     * Python; the fork handler, which forgets the cache in the child, must
-     * be registered before the first value is stored. */
+    /* Cached, because a system call costs more than the rest of a call
+     * from an interpreter; the fork handler, which forgets the cache in the
+     * child, must be registered before the first value is stored. */
     if (lt__native_id == 0) {
         pthread_once(&lt__once, lt__init_once);
         lt__native_id = lt__query_native_id();

@@ -1079,8 +1079,8 @@ static void test_rlock_release_save(void)
     CHECK_RC(lt_rlock_acquire(rlock, 0, 0), LT_OK);
     CHECK_RLOCK(rlock, me, 1);
     CHECK_RC(lt_rlock_release(rlock), LT_OK);
-    /* As the condition variable of a Python Condition uses it: the same
-     * thread saves, lets others in, and restores. */
+    /* As a condition variable built on it uses it: the same thread saves,
+     * lets others in, and restores. */
     p.count = p.saved_count;
     p.owner = p.saved_owner;
     CHECK_RC(t_peer_do(&p, T_PEER_RESTORE, 0), LT_OK);
