@@ -10,8 +10,9 @@
  *    before the Python code has stored the result; if the handler raises,
  *    the result of an acquire that succeeded is lost and the lock stays
  *    held.  Each acquire made through here therefore records, per thread,
- *    which lock (if any) it just took, and ltpy_untake() lets the exception
- *    handler give back exactly that acquire.
+ *    which lock (if any) it just took, and ltpy_lock_untake() and
+ *    ltpy_rlock_untake() let the exception handler give back exactly that
+ *    acquire.
  */
 #include "lt_py.h"
 

@@ -26,18 +26,18 @@
 #ifndef LT_PY_ENTRY_H
 #define LT_PY_ENTRY_H
 
-static void lt_py_bootstrap(void *arg); /* extern "Python", defined by cffi */
+static void ltpy_bootstrap(void *arg); /* extern "Python", defined by cffi */
 
 #ifdef PYPY_VERSION
 
-static void lt_py_init(int fork_gate)
+static void ltpy_init(int fork_gate)
 {
     (void)fork_gate;
 }
 
-static void lt_py_thread_main(void *arg)
+static void ltpy_thread_main(void *arg)
 {
-    lt_py_bootstrap(arg);
+    ltpy_bootstrap(arg);
 }
 
 #else
@@ -59,37 +59,37 @@ PyAPI_FUNC(void) PyThreadState_DeleteCurrent(void);
 /* The interpreter lowthread was first imported into (the main one, but
  * for a program that imports it first in a subinterpreter): its threads
  * run there, as PyGILState_Ensure ran them in the main interpreter. */
-static PyInterpreterState *lt_py_interp;
+static PyInterpreterState *ltpy_interp;
 /* 1: make thread states inside the fork gate (CPython before 3.13). */
-static int lt_py_fork_gate;
+static int ltpy_fork_gate;
 
 /* Called once at import, from a thread with a thread state (cffi has let
  * go of the GIL for the call). */
-static void lt_py_init(int fork_gate)
+static void ltpy_init(int fork_gate)
 {
     PyGILState_STATE gil = PyGILState_Ensure();
 
-    if (lt_py_interp == NULL)
-        lt_py_interp = PyInterpreterState_Get();
-    lt_py_fork_gate = fork_gate;
+    if (ltpy_interp == NULL)
+        ltpy_interp = PyInterpreterState_Get();
+    ltpy_fork_gate = fork_gate;
     PyGILState_Release(gil);
 }
 
-static void lt_py_thread_main(void *arg)
+static void ltpy_thread_main(void *arg)
 {
     PyThreadState *ts;
 
     /* Made in this thread, the state is bound to it (and to the GIL state
-     * API that cffi uses inside lt_py_bootstrap). */
-    if (lt_py_fork_gate)
+     * API that cffi uses inside ltpy_bootstrap). */
+    if (ltpy_fork_gate)
         lt_fork_gate_enter();
-    ts = PyThreadState_New(lt_py_interp);
-    if (lt_py_fork_gate)
+    ts = PyThreadState_New(ltpy_interp);
+    if (ltpy_fork_gate)
         lt_fork_gate_leave();
     if (ts == NULL) /* out of memory, and no thread state to raise in */
         Py_FatalError("lowthread: cannot make a thread state for a new thread");
     PyEval_RestoreThread(ts);
-    lt_py_bootstrap(arg);
+    ltpy_bootstrap(arg);
     /* Cleared and freed with the GIL held, as the interpreter's own
      * threads do: an exit that finalizes the interpreter as soon as the GIL
      * is free would otherwise free the state under this thread's feet.

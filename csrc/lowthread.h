@@ -204,20 +204,31 @@ typedef void (*lt_thread_fn)(void *arg);
  * GetLastError() tells) or LT_ECLOSED (after lt_threads_close()). */
 int lt_thread_start(lt_thread_fn fn, void *arg, uint64_t *ident_out);
 
-/* Tells lt_threads_close() that the calling thread, started by
- * lt_thread_start(), has finished its start-up (for an embedding language
- * runtime: the thread now holds its runtime state).  Calling it again, or
- * from a thread lt_thread_start() did not start, does nothing.
- * A thread that never calls it counts as started up when fn returns. */
+/* Tells lt_threads_wait_started() and lt_threads_close() that the calling
+ * thread, started by lt_thread_start() or lt_thread_start_joinable(), has
+ * finished its start-up (for an embedding language runtime: the thread now
+ * holds its runtime state).  Calling it again, or from a thread the library
+ * did not start, does nothing.  A thread that never calls it counts as
+ * started up when fn returns. */
 void lt_thread_started(void);
+
+/* Waits at most timeout_us until every thread started so far, but the
+ * calling thread itself, has finished its start-up (see lt_thread_started)
+ * or been stopped at the gate (see lt_threads_close); it includes threads
+ * that have not yet entered fn.  Closes nothing: for a runtime that, as it
+ * begins to shut down, lets no thread begin using it unseen, yet still lets
+ * threads start (each start then followed by this wait).
+ * Returns LT_OK, or LT_TIMEDOUT if some thread is still starting up. */
+int lt_threads_wait_started(int64_t timeout_us);
 
 /* Refuses every later lt_thread_start() with LT_ECLOSED, and threads that
  * were started but have not yet entered fn never enter it (their arg is
  * abandoned).  Then waits at most timeout_us for the threads that are inside
- * fn but have not yet called lt_thread_started().  A runtime calls it before
- * it shuts down, so that no thread begins using the runtime while it is
- * being torn down.  It cannot be undone; a child forked later inherits it,
- * but not the parent's threads, so it waits for none of them.
+ * fn but have not yet called lt_thread_started(), the calling thread left
+ * out (it would wait for itself).  A runtime calls it before it shuts down,
+ * so that no thread begins using the runtime while it is being torn down.
+ * It cannot be undone; a child forked later inherits it, but not the
+ * parent's threads, so it waits for none of them.
  * Returns LT_OK, or LT_TIMEDOUT if some thread is still starting up. */
 int lt_threads_close(int64_t timeout_us);
 
@@ -227,9 +238,9 @@ int lt_threads_close(int64_t timeout_us);
  * while a fork() runs waits until the fork is done.  For work that a fork
  * must not catch half done because the child goes on using what it touches:
  * an embedding runtime registering a new thread in a list that the forked
- * child then walks (see binding/lt_py_entry.h).  The section must be short,
- * must not wait for anything that a forking thread may hold while it calls
- * fork(), and must not fork.  Sections do not nest.  Windows has no fork():
+ * child then walks (a new thread making its own runtime state, say).  The
+ * section must be short, must not wait for anything that a forking thread
+ * may hold while it calls fork(), and must not fork.  Sections do not nest.  Windows has no fork():
  * both calls do nothing there. */
 void lt_fork_gate_enter(void);
 void lt_fork_gate_leave(void);

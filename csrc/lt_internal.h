@@ -73,4 +73,83 @@ LT__HIDDEN int lt__cond_wait_until(pthread_cond_t *cond, pthread_mutex_t *mutex,
 
 #endif /* !_WIN32 */
 
+/* ---- threads: lt_thread.c over the platform files -------------------------
+ *
+ * lt_thread.c holds the state of every thread the library starts (the
+ * start-up gate, the done event, join-once, references, fork generations);
+ * the platform files (lt_posix.c, lt_win32.c) provide what is below, and
+ * call back lt__thread_main() and lt__threads_at_fork_child(). */
+
+#ifdef _WIN32
+/* A wait deadline in QueryPerformanceCounter ticks. */
+typedef struct {
+    int64_t at; /* unused when forever */
+    int64_t hz;
+    int forever;
+} lt__deadline_t;
+typedef void *lt__os_thread_t; /* a HANDLE */
+#else
+/* A wait deadline in nanoseconds on CLOCK_MONOTONIC. */
+typedef struct {
+    int64_t ns; /* unused when forever */
+    int forever;
+} lt__deadline_t;
+typedef pthread_t lt__os_thread_t;
+#endif
+
+/* Sets d to timeout_us from now (clamped to LT_TIMEOUT_MAX_US), or to never
+ * when timeout_us < 0. */
+LT__HIDDEN void lt__deadline_set(lt__deadline_t *d, int64_t timeout_us);
+
+/* The registry's mutex, which guards the state kept in lt_thread.c, and its
+ * two condvars. */
+LT__HIDDEN void lt__reg_lock(void);
+LT__HIDDEN void lt__reg_unlock(void);
+enum {
+    LT__REG_STARTUP, /* the number of threads starting up dropped */
+    LT__REG_JOINED   /* an OS join ended */
+};
+
+/* With the registry held: waits on the condvar which until woken or about
+ * the deadline.  Returns LT_OK after a wait (woken, perhaps spuriously, or
+ * timed out: the caller checks its predicate and calls again), LT_TIMEDOUT
+ * without waiting once the deadline has passed, or LT_ESYS. */
+LT__HIDDEN int lt__reg_wait(int which, const lt__deadline_t *d);
+LT__HIDDEN void lt__reg_wake_all(int which);
+
+/* Readies the platform for its first thread.  Returns LT_OK, or LT_EAGAIN
+ * with the system's code set (Windows: no TLS slot left). */
+LT__HIDDEN int lt__os_threads_prepare(void);
+
+/* Creates a thread that calls lt__thread_main(boot), with stack_size bytes
+ * (0: the system's default), and stores it in *thread (unless detached:
+ * then nothing is left to join or detach) and its lt_get_ident() value in
+ * *ident.  Returns LT_OK, or LT_EAGAIN with the system's code set. */
+LT__HIDDEN int lt__os_thread_create(lt__os_thread_t *thread, uint64_t *ident,
+                                    size_t stack_size, int detached, void *boot);
+
+/* Waits for the thread to end and releases it: LT_OK, or LT_ESYS with the
+ * system's code set, the thread still owned. */
+LT__HIDDEN int lt__os_thread_join(lt__os_thread_t thread);
+LT__HIDDEN void lt__os_thread_detach(lt__os_thread_t thread);
+
+/* The calling thread's slot for lt_thread.c, NULL until set.  Neither call
+ * changes the system's error code. */
+LT__HIDDEN void *lt__os_tls_get(void);
+LT__HIDDEN void lt__os_tls_set(void *value);
+
+/* 1 if the platform takes a stack of size bytes (>= LT_STACK_SIZE_MIN). */
+LT__HIDDEN int lt__os_stack_size_ok(size_t size);
+
+/* The system's error code (errno, GetLastError()), kept across a cleanup,
+ * and the one for "out of memory". */
+LT__HIDDEN unsigned long lt__os_error_get(void);
+LT__HIDDEN void lt__os_error_set(unsigned long code);
+LT__HIDDEN void lt__os_error_nomem(void);
+
+/* lt_thread.c: the body of every thread the library starts; and, for the
+ * fork handler, with the registry held, in the forked child. */
+LT__HIDDEN void lt__thread_main(void *boot);
+LT__HIDDEN void lt__threads_at_fork_child(void);
+
 #endif /* LT_INTERNAL_H */

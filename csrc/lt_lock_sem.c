@@ -5,10 +5,10 @@
  * The semaphore's count (0 or 1) is the lock.  A separate word, "locked",
  * lets release() refuse a lock that is not locked: it is set to 1 by the
  * thread whose wait took the count, and only the release that changes it
- * from 1 to 0 may post.  Callers hold no other lock (Python releases the GIL
- * around every call), so two threads may release at once: the
- * compare-and-swap lets exactly one of them post, so the count never
- * exceeds 1.
+ * from 1 to 0 may post.  Nothing serialises the callers (a runtime may let
+ * go of its own global lock around every call), so two threads may release
+ * at once: the compare-and-swap lets exactly one of them post, so the count
+ * never exceeds 1.
  */
 #ifndef _WIN32
 #define _GNU_SOURCE /* sem_clockwait() */

@@ -2,10 +2,11 @@
  * lt_win32.c -- the Windows back-end of lowthread (see lowthread.h).
  *
  * Everything here is Win32: SRWLOCK + CONDITION_VARIABLE for the locks and
- * the thread registry, QueryPerformanceCounter for the clock, _beginthreadex
- * for threads and a TLS slot for the per-thread start-up flag.  It needs
- * Windows Vista or later and compiles with MSVC and with mingw-w64; thread
- * names need Windows 10 1607 (looked up at run time).
+ * the thread registry, QueryPerformanceCounter for the clock, and the layer
+ * under lt_thread.c: _beginthreadex for threads and a TLS slot for what a
+ * thread knows of itself.  It needs Windows Vista or later and compiles
+ * with MSVC and with mingw-w64; thread names need Windows 10 1607 (looked
+ * up at run time).
  *
  * Waits on Windows cannot be interrupted: LT_WAIT_INTR is accepted and
  * ignored, as CPython <= 3.13 ignores intr_flag in thread_nt.h.  Ctrl-C is
@@ -70,21 +71,14 @@ int64_t lt_monotonic_us(void)
     return (ticks / hz) * 1000000 + ((ticks % hz) * 1000000) / hz;
 }
 
-/* A wait deadline, kept in QueryPerformanceCounter ticks rather than in
- * lt_monotonic_us() microseconds: a deadline rounded to whole microseconds
- * could pass up to 1 us before the requested time on a finer clock (QPC
- * itself, Python's time.perf_counter). */
-typedef struct {
-    int64_t at; /* QPC ticks; unused when forever */
-    int64_t hz;
-    int forever;
-} lt__deadline_t;
-
-/* Sets d to timeout_us (> 0, at most LT_TIMEOUT_MAX_US) from now, or to
- * never when timeout_us < 0.  Microseconds become ticks rounded up, with
- * the multiplication split so that it cannot overflow (4.3e12 us times a
- * 10 MHz or even GHz frequency would). */
-static void lt__deadline_set(lt__deadline_t *d, int64_t timeout_us)
+/* Wait deadlines (lt__deadline_t) are kept in QueryPerformanceCounter ticks
+ * rather than in lt_monotonic_us() microseconds: a deadline rounded to whole
+ * microseconds could pass up to 1 us before the requested time on a finer
+ * clock (QPC itself, Python's time.perf_counter).
+ * Microseconds become ticks rounded up, with the multiplication split so
+ * that it cannot overflow (4.3e12 us times a 10 MHz or even GHz frequency
+ * would). */
+void lt__deadline_set(lt__deadline_t *d, int64_t timeout_us)
 {
     int64_t hz, frac;
 
@@ -93,6 +87,8 @@ static void lt__deadline_set(lt__deadline_t *d, int64_t timeout_us)
     d->hz = 1;
     if (d->forever)
         return;
+    if (timeout_us > LT_TIMEOUT_MAX_US)
+        timeout_us = LT_TIMEOUT_MAX_US;
     hz = lt__qpc_hz();
     frac = (timeout_us % 1000000) * hz;
     d->hz = hz;
@@ -202,8 +198,6 @@ int lt_lock_acquire(lt_lock_t *lock, int64_t timeout_us, int flags)
         ReleaseSRWLockExclusive(&lock->mu);
         return LT_TIMEDOUT;
     }
-    if (timeout_us > LT_TIMEOUT_MAX_US)
-        timeout_us = LT_TIMEOUT_MAX_US;
     /* Set after the call began, so the wait lasts at least timeout_us from
      * any clock reading the caller took before the call. */
     lt__deadline_set(&deadline, timeout_us);
@@ -275,26 +269,43 @@ int lt_lock_at_fork_reinit(lt_lock_t *lock)
     return LT_OK;
 }
 
-/* ---- threads ----------------------------------------------------------- */
+/* ---- threads: the layer under lt_thread.c --------------------------------- */
 
-/* The registry that lt_threads_close() waits on.  reg_mu guards closed,
- * starting and stack_size; reg_cv is broadcast whenever starting drops
- * after closed was set.  starting counts the threads that passed the gate
- * in lt__bootstrap (found the registry open) and have neither called
- * lt_thread_started() nor returned from fn. */
 static SRWLOCK lt__reg_mu = SRWLOCK_INIT;
-static CONDITION_VARIABLE lt__reg_cv = CONDITION_VARIABLE_INIT;
-static int lt__reg_closed = 0;
-static long lt__reg_starting = 0;
-static size_t lt__stack_size = 0;
+static CONDITION_VARIABLE lt__reg_cv[2] = {CONDITION_VARIABLE_INIT,
+                                           CONDITION_VARIABLE_INIT};
 
-/* A TLS slot whose value is non-NULL in a thread that is counted in
- * lt__reg_starting.  TLS (not FLS) because the flag belongs to the OS
+void lt__reg_lock(void)
+{
+    AcquireSRWLockExclusive(&lt__reg_mu);
+}
+
+void lt__reg_unlock(void)
+{
+    ReleaseSRWLockExclusive(&lt__reg_mu);
+}
+
+int lt__reg_wait(int which, const lt__deadline_t *d)
+{
+    return lt__deadline_wait(d, &lt__reg_cv[which], &lt__reg_mu);
+}
+
+void lt__reg_wake_all(int which)
+{
+    WakeAllConditionVariable(&lt__reg_cv[which]);
+}
+
+/* Windows has no fork(): there is nothing to keep out. */
+void lt_fork_gate_enter(void) {}
+
+void lt_fork_gate_leave(void) {}
+
+/* The thread-local slot.  TLS (not FLS) because it belongs to the OS
  * thread; TlsAlloc (not __declspec(thread) or __thread) because it is plain
- * C for both MSVC and mingw and works in a DLL loaded at run time. */
+ * C for both MSVC and mingw and works in a DLL loaded at run time.  It is
+ * allocated before the first thread is started. */
 static INIT_ONCE lt__tls_once = INIT_ONCE_STATIC_INIT;
 static DWORD lt__tls_index = TLS_OUT_OF_INDEXES;
-static char lt__tls_pending; /* its address is the slot's "counted" value */
 
 static BOOL CALLBACK lt__tls_init(PINIT_ONCE once, PVOID param, PVOID *ctx)
 {
@@ -310,388 +321,94 @@ static BOOL CALLBACK lt__tls_init(PINIT_ONCE once, PVOID param, PVOID *ctx)
     return TRUE;
 }
 
-/* The heap block that carries fn and arg to the new thread. */
-struct lt__boot {
-    lt_thread_fn fn;
-    void *arg;
-    lt_thread_t *handle; /* NULL for a detached thread */
-};
-
-/* What the handle of a joinable thread still owes the system. */
-enum {
-    LT__OS_OWNED,   /* the HANDLE is to be waited for and closed, or closed */
-    LT__OS_JOINING, /* a joiner waits for it, outside lt__reg_mu */
-    LT__OS_RELEASED /* closed: nothing left to do */
-};
-
-struct lt_thread_s {
-    HANDLE thread;
-    DWORD id;        /* GetCurrentThreadId() inside the thread */
-    lt_lock_t *done; /* held until the done event is set */
-    /* Guarded by lt__reg_mu. */
-    int finished; /* the done event is set */
-    int os;       /* LT__OS_* */
-    int refs;     /* the caller's, and the thread's until it ends */
-};
-
-/* Broadcast (under lt__reg_mu) when an OS join ends. */
-static CONDITION_VARIABLE lt__join_cv = CONDITION_VARIABLE_INIT;
-
-static void lt__handle_destroy(lt_thread_t *h)
+int lt__os_threads_prepare(void)
 {
-    lt_lock_free(h->done);
-    free(h);
+    if (!InitOnceExecuteOnce(&lt__tls_once, lt__tls_init, NULL, NULL))
+        return LT_EAGAIN; /* no TLS slot left; GetLastError() says so */
+    return LT_OK;
 }
 
-/* The end of a joinable thread: sets the done event, then gives up the
- * thread's reference to the handle, which the caller may have freed. */
-static void lt__thread_finish(lt_thread_t *h)
-{
-    int last;
-
-    AcquireSRWLockExclusive(&lt__reg_mu);
-    h->finished = 1;
-    ReleaseSRWLockExclusive(&lt__reg_mu);
-    /* Wakes the joiners; LT_ENOTLOCKED after lt_thread_set_done(), which
-     * released it already. */
-    lt_lock_release(h->done);
-    AcquireSRWLockExclusive(&lt__reg_mu);
-    last = --h->refs == 0;
-    ReleaseSRWLockExclusive(&lt__reg_mu);
-    if (last)
-        lt__handle_destroy(h);
-}
-
-static unsigned __stdcall lt__bootstrap(void *p)
-{
-    struct lt__boot *boot = (struct lt__boot *)p;
-    lt_thread_fn fn = boot->fn;
-    void *arg = boot->arg;
-    lt_thread_t *handle = boot->handle;
-    int closed;
-
-    free(boot);
-
-    /* The gate: once closed, fn is never entered and arg is abandoned. */
-    AcquireSRWLockExclusive(&lt__reg_mu);
-    closed = lt__reg_closed;
-    if (!closed)
-        lt__reg_starting++;
-    ReleaseSRWLockExclusive(&lt__reg_mu);
-    if (!closed) {
-        /* lt__start allocated the index before creating this thread. */
-        TlsSetValue(lt__tls_index, &lt__tls_pending);
-        fn(arg);
-        lt_thread_started(); /* fn returned: started up, if not said already */
-    }
-    if (handle != NULL)
-        lt__thread_finish(handle);
-    return 0;
-}
-
-/* Windows has no fork(): there is nothing to keep out. */
-void lt_fork_gate_enter(void) {}
-
-void lt_fork_gate_leave(void) {}
-
-void lt_thread_started(void)
+void *lt__os_tls_get(void)
 {
     DWORD err = GetLastError(); /* TlsGetValue clears it: keep the caller's */
     BOOL pending = FALSE;
+    void *value = NULL;
 
-    /* No index yet means that lt_thread_start never succeeded in starting
-     * a thread, so this thread cannot be one of ours.  CHECK_ONLY never
-     * runs the initialisation. */
-    if (!InitOnceBeginInitialize(&lt__tls_once, INIT_ONCE_CHECK_ONLY,
-                                 &pending, NULL) ||
-        pending) {
-        SetLastError(err);
-        return;
-    }
-    if (TlsGetValue(lt__tls_index) != NULL) {
-        TlsSetValue(lt__tls_index, NULL);
-        AcquireSRWLockExclusive(&lt__reg_mu);
-        lt__reg_starting--;
-        /* Only lt_threads_close() waits, and only once closed is set.  Wake
-         * at every decrement, not just at 0: a closer that is itself still
-         * starting up waits for the count to reach 1. */
-        if (lt__reg_closed)
-            WakeAllConditionVariable(&lt__reg_cv);
-        ReleaseSRWLockExclusive(&lt__reg_mu);
-    }
+    /* No index yet means that no thread was ever started, so that nothing
+     * was stored.  CHECK_ONLY never runs the initialisation. */
+    if (InitOnceBeginInitialize(&lt__tls_once, INIT_ONCE_CHECK_ONLY, &pending,
+                                NULL) &&
+        !pending)
+        value = TlsGetValue(lt__tls_index);
+    SetLastError(err);
+    return value;
+}
+
+void lt__os_tls_set(void *value)
+{
+    DWORD err = GetLastError();
+
+    /* Only threads started after lt__os_threads_prepare() store a value. */
+    TlsSetValue(lt__tls_index, value);
     SetLastError(err);
 }
 
-/* What lt_thread_start() and lt_thread_start_joinable() share: the gate,
- * the TLS slot, the stack size and the thread itself.  handle is NULL for a
- * detached thread; on failure the caller still owns it.  On success the
- * thread's HANDLE is stored in *thread and its id in *tid. */
-static int lt__start(lt_thread_fn fn, void *arg, lt_thread_t *handle,
-                     HANDLE *thread, unsigned *tid)
+static unsigned __stdcall lt__win32_main(void *boot)
 {
-    struct lt__boot *boot;
+    lt__thread_main(boot);
+    return 0;
+}
+
+int lt__os_thread_create(lt__os_thread_t *thread, uint64_t *ident,
+                         size_t stack_size, int detached, void *boot)
+{
+    unsigned tid = 0;
     uintptr_t h;
-    size_t stack_size;
-    int closed;
-
-    AcquireSRWLockShared(&lt__reg_mu);
-    closed = lt__reg_closed;
-    stack_size = lt__stack_size;
-    ReleaseSRWLockShared(&lt__reg_mu);
-    if (closed)
-        return LT_ECLOSED;
-    /* A close that happens from here on is caught by the gate in
-     * lt__bootstrap: the thread starts but never enters fn. */
-
-    if (!InitOnceExecuteOnce(&lt__tls_once, lt__tls_init, NULL, NULL))
-        return LT_EAGAIN; /* no TLS slot left; GetLastError() says so */
-
-    boot = (struct lt__boot *)malloc(sizeof(*boot));
-    if (boot == NULL) {
-        SetLastError(ERROR_NOT_ENOUGH_MEMORY);
-        return LT_ENOMEM;
-    }
-    boot->fn = fn;
-    boot->arg = arg;
-    boot->handle = handle;
 
     /* stack_size is 0 (the executable's default) or below 256 MiB, so it
      * fits an unsigned.  With STACK_SIZE_PARAM_IS_A_RESERVATION it is the
      * address space reserved, not the memory committed up front. */
-    h = _beginthreadex(NULL, (unsigned)stack_size, lt__bootstrap, boot,
+    h = _beginthreadex(NULL, (unsigned)stack_size, lt__win32_main, boot,
                        stack_size != 0 ? STACK_SIZE_PARAM_IS_A_RESERVATION : 0,
-                       tid);
-    if (h == 0) {
-        DWORD err = GetLastError();
-        /* The system refused the thread, whatever its reason (as in
-         * lt_posix.c): LT_ENOMEM is kept for this library's own
-         * allocations. */
-        free(boot);
-        SetLastError(err);
+                       &tid);
+    if (h == 0)
         return LT_EAGAIN;
-    }
-    *thread = (HANDLE)h;
-    return LT_OK;
-}
-
-int lt_thread_start(lt_thread_fn fn, void *arg, uint64_t *ident_out)
-{
-    HANDLE thread;
-    unsigned tid = 0;
-    int rc;
-
-    if (fn == NULL)
-        return LT_EINVAL;
-    rc = lt__start(fn, arg, NULL, &thread, &tid);
-    if (rc != LT_OK)
-        return rc;
-    /* Detached: the thread runs on without its handle. */
-    CloseHandle(thread);
     /* The id _beginthreadex reports is the one GetCurrentThreadId() gives
      * inside the thread; it stays right even if the thread has ended. */
-    if (ident_out != NULL)
-        *ident_out = (uint64_t)tid;
+    *ident = (uint64_t)tid;
+    if (detached)
+        CloseHandle((HANDLE)h); /* the thread runs on without its handle */
+    else
+        *thread = (HANDLE)h;
     return LT_OK;
 }
 
-int lt_thread_start_joinable(lt_thread_fn fn, void *arg, lt_thread_t **thread_out,
-                             uint64_t *ident_out)
+int lt__os_thread_join(lt__os_thread_t thread)
 {
-    lt_thread_t *h;
-    unsigned tid = 0;
-    int rc;
-
-    if (fn == NULL || thread_out == NULL)
-        return LT_EINVAL;
-    h = (lt_thread_t *)malloc(sizeof(*h));
-    if (h == NULL) {
-        SetLastError(ERROR_NOT_ENOUGH_MEMORY);
-        return LT_ENOMEM;
-    }
-    rc = lt_lock_new(&h->done);
-    if (rc != LT_OK) {
-        free(h);
-        return rc;
-    }
-    lt_lock_acquire(h->done, 0, 0); /* a new lock: always free */
-    h->finished = 0;
-    h->os = LT__OS_OWNED;
-    h->refs = 2;
-    rc = lt__start(fn, arg, h, &h->thread, &tid);
-    if (rc != LT_OK) {
-        DWORD err = GetLastError();
-        lt__handle_destroy(h);
-        SetLastError(err);
-        return rc;
-    }
-    /* The thread never reads these, so they may be stored after it runs. */
-    h->id = (DWORD)tid;
-    if (ident_out != NULL)
-        *ident_out = (uint64_t)tid;
-    *thread_out = h;
+    if (WaitForSingleObject((HANDLE)thread, INFINITE) != WAIT_OBJECT_0)
+        return LT_ESYS; /* only an invalid handle fails */
+    CloseHandle((HANDLE)thread);
     return LT_OK;
 }
 
-int lt_thread_join(lt_thread_t *h, int64_t timeout_us, int flags)
+void lt__os_thread_detach(lt__os_thread_t thread)
 {
-    int finished, join_now = 0, rc;
-    DWORD wait;
-
-    if (h == NULL || (flags & ~LT_WAIT_INTR) != 0)
-        return LT_EINVAL;
-    AcquireSRWLockShared(&lt__reg_mu);
-    finished = h->finished;
-    ReleaseSRWLockShared(&lt__reg_mu);
-    /* The id cannot have been reused by another thread yet: the handle
-     * keeps the thread object open until the OS join or a detach, and both
-     * set finished first (a free ends the handle's use). */
-    if (!finished && h->id == GetCurrentThreadId())
-        return LT_EDEADLK;
-
-    if (!finished) {
-        rc = lt_lock_acquire(h->done, timeout_us, flags);
-        if (rc == LT_OK) {
-            /* Released again at once: the event stays set for every other
-             * joiner, present and future. */
-            lt_lock_release(h->done);
-        } else if (rc == LT_TIMEDOUT) {
-            /* Another joiner may have held the lock for that instant. */
-            AcquireSRWLockShared(&lt__reg_mu);
-            finished = h->finished;
-            ReleaseSRWLockShared(&lt__reg_mu);
-            if (!finished)
-                return rc;
-        } else {
-            return rc;
-        }
-    }
-
-    /* The join-once guard: the wait runs outside the lock (the thread takes
-     * it on its way out); a concurrent joiner waits for it, briefly, since
-     * the thread is ending. */
-    AcquireSRWLockExclusive(&lt__reg_mu);
-    while (h->os == LT__OS_JOINING)
-        SleepConditionVariableSRW(&lt__join_cv, &lt__reg_mu, INFINITE, 0);
-    if (h->os == LT__OS_OWNED) {
-        h->os = LT__OS_JOINING;
-        join_now = 1;
-    }
-    h->finished = 1;
-    ReleaseSRWLockExclusive(&lt__reg_mu);
-    if (!join_now)
-        return LT_OK;
-    wait = WaitForSingleObject(h->thread, INFINITE);
-    if (wait == WAIT_OBJECT_0) {
-        CloseHandle(h->thread);
-        AcquireSRWLockExclusive(&lt__reg_mu);
-        h->os = LT__OS_RELEASED;
-        WakeAllConditionVariable(&lt__join_cv);
-        ReleaseSRWLockExclusive(&lt__reg_mu);
-        return LT_OK;
-    } else {
-        /* Only an invalid handle fails: keep it owned for lt_thread_free. */
-        DWORD err = GetLastError();
-        AcquireSRWLockExclusive(&lt__reg_mu);
-        h->os = LT__OS_OWNED;
-        WakeAllConditionVariable(&lt__join_cv);
-        ReleaseSRWLockExclusive(&lt__reg_mu);
-        SetLastError(err);
-        return LT_ESYS;
-    }
+    CloseHandle((HANDLE)thread);
 }
 
-int lt_thread_is_done(const lt_thread_t *h)
+unsigned long lt__os_error_get(void)
 {
-    int done;
-
-    if (h == NULL)
-        return 0;
-    AcquireSRWLockShared(&lt__reg_mu);
-    done = h->finished;
-    ReleaseSRWLockShared(&lt__reg_mu);
-    return done != 0;
+    return GetLastError();
 }
 
-int lt_thread_set_done(lt_thread_t *h)
+void lt__os_error_set(unsigned long code)
 {
-    int detach = 0;
-
-    if (h == NULL)
-        return LT_EINVAL;
-    AcquireSRWLockExclusive(&lt__reg_mu);
-    h->finished = 1;
-    if (h->os == LT__OS_OWNED) {
-        h->os = LT__OS_RELEASED;
-        detach = 1;
-    }
-    ReleaseSRWLockExclusive(&lt__reg_mu);
-    if (detach)
-        CloseHandle(h->thread);
-    /* Wakes the joiners (they find the OS thread released); LT_ENOTLOCKED
-     * when the event was set already. */
-    lt_lock_release(h->done);
-    return LT_OK;
+    SetLastError((DWORD)code);
 }
 
-void lt_thread_free(lt_thread_t *h)
+void lt__os_error_nomem(void)
 {
-    int detach = 0, last;
-
-    if (h == NULL)
-        return;
-    AcquireSRWLockExclusive(&lt__reg_mu);
-    if (h->os == LT__OS_OWNED) {
-        h->os = LT__OS_RELEASED;
-        detach = 1;
-    }
-    last = --h->refs == 0;
-    ReleaseSRWLockExclusive(&lt__reg_mu);
-    if (detach)
-        CloseHandle(h->thread);
-    if (last)
-        lt__handle_destroy(h);
-}
-
-int lt_threads_close(int64_t timeout_us)
-{
-    lt__deadline_t deadline;
-    long self = 0;
-    BOOL pending = FALSE;
-    DWORD err = GetLastError();
-    int rc;
-
-    /* A thread of ours that closes before its own start-up is over would
-     * wait for itself: leave it out of the count it waits for. */
-    if (InitOnceBeginInitialize(&lt__tls_once, INIT_ONCE_CHECK_ONLY, &pending,
-                                NULL) &&
-        !pending && TlsGetValue(lt__tls_index) != NULL)
-        self = 1;
-    SetLastError(err);
-
-    if (timeout_us > LT_TIMEOUT_MAX_US)
-        timeout_us = LT_TIMEOUT_MAX_US;
-    lt__deadline_set(&deadline, timeout_us); /* unused when timeout_us is 0 */
-    AcquireSRWLockExclusive(&lt__reg_mu);
-    lt__reg_closed = 1;
-    for (;;) {
-        if (lt__reg_starting <= self) {
-            rc = LT_OK;
-            break;
-        }
-        if (timeout_us == 0) {
-            rc = LT_TIMEDOUT;
-            break;
-        }
-        rc = lt__deadline_wait(&deadline, &lt__reg_cv, &lt__reg_mu);
-        if (rc != LT_OK) {
-            /* LT_ESYS cannot happen with valid objects; the answer that is
-             * safe for the caller is "some thread is still starting up". */
-            rc = LT_TIMEDOUT;
-            break;
-        }
-    }
-    ReleaseSRWLockExclusive(&lt__reg_mu);
-    return rc;
+    SetLastError(ERROR_NOT_ENOUGH_MEMORY);
 }
 
 /* ---- identity ---------------------------------------------------------- */
@@ -823,25 +540,9 @@ int lt_thread_get_name(char *buf, size_t size)
 
 /* ---- stack size -------------------------------------------------------- */
 
-size_t lt_stack_size_get(void)
+int lt__os_stack_size_ok(size_t size)
 {
-    size_t size;
-
-    AcquireSRWLockShared(&lt__reg_mu);
-    size = lt__stack_size;
-    ReleaseSRWLockShared(&lt__reg_mu);
-    return size;
-}
-
-int lt_stack_size_set(size_t size)
-{
-    if (size != 0 &&
-        (size < LT_STACK_SIZE_MIN || size >= (size_t)LT__STACK_SIZE_MAX))
-        return LT_EINVAL;
-    AcquireSRWLockExclusive(&lt__reg_mu);
-    lt__stack_size = size;
-    ReleaseSRWLockExclusive(&lt__reg_mu);
-    return LT_OK;
+    return size < (size_t)LT__STACK_SIZE_MAX;
 }
 
 size_t lt_stack_size_default(void)

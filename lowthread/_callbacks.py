@@ -5,5 +5,5 @@ from ._lowthread import ffi
 
 
 @ffi.def_extern()
-def lt_py_bootstrap(arg):
+def ltpy_bootstrap(arg):
     _threads.bootstrap(arg)

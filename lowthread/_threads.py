@@ -4,7 +4,6 @@ import builtins
 import operator
 import os
 import sys
-import time
 
 from . import _unraisable, _wait
 from ._lowthread import ffi, lib
@@ -19,11 +18,13 @@ _handles = set()
 # Threads running their function: what _count() counts.
 _running = set()
 _NO_KWARGS: dict = {}
-# Where every thread starts: lt_py_thread_main (binding/lt_py_entry.h) runs the
+# Where every thread starts: ltpy_thread_main (binding/lt_py_entry.h) runs the
 # extern "Python" bootstrap() inside a thread state that ends with the thread.
-_ENTRY = ffi.addressof(lib, "lt_py_thread_main")
+_ENTRY = ffi.addressof(lib, "ltpy_thread_main")
 # Set once the interpreter has begun to exit (see at_exit).
 _exiting = False
+# How long, in microseconds, the exit guard waits for threads to enter Python.
+_ENTER_WAIT_US = 1_000_000
 _SHUTDOWN_MSG = "can't create new thread at interpreter shutdown"
 # 3.13 raises this subclass of RuntimeError; older interpreters lack it.
 _FinalizationError = getattr(builtins, "PythonFinalizationError", RuntimeError)
@@ -90,7 +91,7 @@ def start(function, args, kwargs, starter=lib.lt_thread_start, gate=None):
             raise MemoryError()
         raise RuntimeError("can't start new thread")
     if _exiting:
-        _settle(lambda: job.handle in _handles)
+        lib.lt_threads_wait_started(_ENTER_WAIT_US)
     return ident[0]
 
 
@@ -98,6 +99,8 @@ def bootstrap(arg):
     """The body of every thread lowthread starts, entered from the C core."""
     start = ffi.from_handle(arg)
     _handles.discard(start.handle)
+    # In Python now: what lt_threads_wait_started() waits for (see at_exit).
+    lib.lt_thread_started()
     start.handle = None  # the cycle start <-> handle ends here
     start.ident = get_ident()
     _running.add(start)
@@ -132,16 +135,9 @@ def _after_fork_in_child():
 
 # CPython before 3.13 can fork while a new thread makes its thread state:
 # there the threads make it inside the C core's fork gate (lt_py_entry.h).
-lib.lt_py_init(sys.implementation.name == "cpython" and sys.version_info < (3, 13))
+lib.ltpy_init(sys.implementation.name == "cpython" and sys.version_info < (3, 13))
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-def _settle(starting, seconds=1.0):
-    # Sleeps, so that the starting threads can take the GIL and enter Python.
-    deadline = time.monotonic() + seconds
-    while starting() and time.monotonic() < deadline:
-        time.sleep(0.0005)
 
 
 def at_exit():
@@ -152,11 +148,14 @@ def at_exit():
     process can crash (seen on CPython 3.13).  So at exit: wait for threads
     already started to enter, and from then on make every start wait for its
     thread to enter before it returns.  Starts stay allowed until the
-    interpreter is finalizing, as with the native _thread.
+    interpreter is finalizing, as with the native _thread.  The waits are the
+    C core's (lt_threads_wait_started), for every thread that has not yet
+    called lt_thread_started() in bootstrap; cffi lets go of the GIL for them,
+    so that those threads can enter.
     """
     global _exiting
     _exiting = True
-    _settle(lambda: _handles)
+    lib.lt_threads_wait_started(_ENTER_WAIT_US)
 
 
 def exit():

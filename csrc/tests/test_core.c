@@ -1079,8 +1079,8 @@ static void test_rlock_release_save(void)
     CHECK_RC(lt_rlock_acquire(rlock, 0, 0), LT_OK);
     CHECK_RLOCK(rlock, me, 1);
     CHECK_RC(lt_rlock_release(rlock), LT_OK);
-    /* As the condition variable of a Python Condition uses it: the same
-     * thread saves, lets others in, and restores. */
+    /* As a condition variable built on it uses it: the same thread saves,
+     * lets others in, and restores. */
     p.count = p.saved_count;
     p.owner = p.saved_owner;
     CHECK_RC(t_peer_do(&p, T_PEER_RESTORE, 0), LT_OK);
@@ -2037,6 +2037,137 @@ static void test_thread_names(void)
     lt_thread_free(h);
 }
 
+/* ---- the start-up gate ---------------------------------------------------------- */
+
+/* A thread that records what it saw while it was still starting up. */
+struct t_startup {
+    lt_lock_t *mu;    /* guards the fields below */
+    lt_lock_t *hold;  /* held until the thread may say it started up */
+    int entered;      /* fn was entered */
+    int rc_self;      /* what the thread's own call returned */
+    int64_t took;     /* how long that call took, in us */
+    int close;        /* the thread calls lt_threads_close(), not the wait */
+    struct t_latch inside; /* the thread's own call has returned */
+    struct t_latch left;
+};
+
+/* The bound of the waits in these tests, in us. */
+#define T_STARTUP_WAIT (100 * 1000LL)
+
+static void t_startup_thread(void *arg)
+{
+    struct t_startup *st = arg;
+    int64_t t0 = lt_monotonic_us();
+    /* Before lt_thread_started(): this thread is itself starting up, and a
+     * wait that counted it would wait for itself until the timeout. */
+    int rc = st->close ? lt_threads_close(T_STARTUP_WAIT) : lt_threads_wait_started(T_STARTUP_WAIT);
+    int64_t took = lt_monotonic_us() - t0;
+
+    CHECK_RC(lt_lock_acquire(st->mu, T_LONG, 0), LT_OK);
+    st->entered = 1;
+    st->rc_self = rc;
+    st->took = took;
+    lt_lock_release(st->mu);
+    t_latch_count_down(&st->inside);
+    if (st->hold != NULL) {
+        if (lt_lock_acquire(st->hold, T_LONG, 0) == LT_OK)
+            lt_lock_release(st->hold);
+        else
+            t_fail(__FILE__, __LINE__, "hold was never released");
+    }
+    lt_thread_started();
+    t_latch_count_down(&st->left);
+}
+
+static void t_startup_init(struct t_startup *st, int hold, int close)
+{
+    st->mu = t_new_lock();
+    st->hold = hold ? t_new_held_lock() : NULL;
+    st->entered = 0;
+    st->rc_self = 99;
+    st->took = 0;
+    st->close = close;
+    t_latch_init(&st->inside, 1);
+    t_latch_init(&st->left, 1);
+}
+
+static void t_startup_free(struct t_startup *st)
+{
+    lt_lock_free(st->mu);
+    lt_lock_free(st->hold);
+    t_latch_free(&st->inside);
+    t_latch_free(&st->left);
+}
+
+static void test_threads_wait_started(void)
+{
+    struct t_startup st;
+    int64_t t0, elapsed;
+    int rc, entered;
+
+    CHECK_RC(lt_threads_wait_started(0), LT_OK);
+    CHECK_RC(lt_threads_wait_started(-1), LT_OK);
+
+    /* A thread in fn before lt_thread_started() is waited for, and leaves
+     * itself out of its own wait. */
+    t_startup_init(&st, 1, 0);
+    CHECK_RC(lt_thread_start(t_startup_thread, &st, NULL), LT_OK);
+    if (!t_latch_wait(&st.inside, T_LONG)) {
+        t_fail(__FILE__, __LINE__, "the thread did not start");
+        return;
+    }
+    CHECK_RC(st.rc_self, LT_OK);
+    CHECK(st.took < T_STARTUP_WAIT);
+    CHECK_RC(lt_threads_wait_started(0), LT_TIMEDOUT);
+    t0 = lt_monotonic_us();
+    rc = lt_threads_wait_started(T_STARTUP_WAIT);
+    elapsed = lt_monotonic_us() - t0;
+    CHECK_RC(rc, LT_TIMEDOUT);
+    if (elapsed < T_STARTUP_WAIT || elapsed > T_STARTUP_WAIT + T_SLOP)
+        t_fail(__FILE__, __LINE__, "a 100 ms wait took %lld us", (long long)elapsed);
+    /* Let go, the thread says it started up. */
+    lt_lock_release(st.hold);
+    CHECK_RC(lt_threads_wait_started(T_LONG), LT_OK);
+    CHECK(t_latch_wait(&st.left, T_LONG));
+    t_startup_free(&st);
+
+    /* A thread that has not yet entered fn is waited for too: one started
+     * and waited for at once has been through its start-up when the wait
+     * returns. */
+    t_startup_init(&st, 0, 0);
+    CHECK_RC(lt_thread_start(t_startup_thread, &st, NULL), LT_OK);
+    CHECK_RC(lt_threads_wait_started(T_LONG), LT_OK);
+    CHECK_RC(lt_lock_acquire(st.mu, T_LONG, 0), LT_OK);
+    entered = st.entered;
+    lt_lock_release(st.mu);
+    CHECK(entered);
+    CHECK(t_latch_wait(&st.left, T_LONG));
+    t_startup_free(&st);
+}
+
+/* lt_threads_close() from a thread still starting up leaves that thread out
+ * of the count it waits for, on every platform (the POSIX back-end once
+ * waited for the caller itself, until the timeout).  Closing cannot be
+ * undone, so this test runs last. */
+static void test_threads_close_from_starting_thread(void)
+{
+    struct t_startup st;
+
+    t_startup_init(&st, 0, 1);
+    CHECK_RC(lt_thread_start(t_startup_thread, &st, NULL), LT_OK);
+    if (!t_latch_wait(&st.left, T_LONG)) {
+        t_fail(__FILE__, __LINE__, "the thread did not finish");
+        return;
+    }
+    CHECK_RC(st.rc_self, LT_OK);
+    if (st.took >= T_STARTUP_WAIT)
+        t_fail(__FILE__, __LINE__, "the close waited %lld us for its caller",
+               (long long)st.took);
+    CHECK_RC(lt_thread_start(t_startup_thread, &st, NULL), LT_ECLOSED);
+    CHECK_RC(lt_threads_close(0), LT_OK);
+    t_startup_free(&st);
+}
+
 /* ---- driver ------------------------------------------------------------------- */
 
 static const struct t_test t_tests[] = {
@@ -2070,6 +2201,9 @@ static const struct t_test t_tests[] = {
     {"joinable_set_done_and_free", test_joinable_set_done_and_free},
     {"joinable_start_failure", test_joinable_start_failure},
     {"thread_names", test_thread_names},
+    {"threads_wait_started", test_threads_wait_started},
+    /* Closes the gate for the rest of the process: keep it last. */
+    {"threads_close_from_starting_thread", test_threads_close_from_starting_thread},
 };
 
 int main(void)

@@ -1,0 +1,493 @@
+/*
+ * lt_thread.c -- threads, the same on every platform: starting them, the
+ * start-up gate, the done event of a joinable thread, join-once, the
+ * handle's references and fork generations, and the stack size setting,
+ * over the small layer that lt_posix.c and lt_win32.c provide (see
+ * lt_internal.h).
+ */
+#include <stdlib.h>
+
+#include "lt_internal.h"
+
+/* Guarded by the registry (lt__reg_lock). */
+static int lt__closed;             /* lt_threads_close() was called */
+static size_t lt__entering;        /* created, not yet through the gate */
+static size_t lt__starting;        /* in fn, before lt_thread_started() */
+static size_t lt__waiters;         /* in a wait for the two counts above */
+static size_t lt__stack_size;      /* lt_stack_size_set(); 0: the default */
+static unsigned long lt__fork_gen; /* forks this process descends from */
+
+/* What the handle of a joinable thread still owes the system. */
+enum {
+    LT__OS_OWNED,   /* to be joined or detached */
+    LT__OS_JOINING, /* a joiner waits for it, outside the registry */
+    LT__OS_RELEASED /* joined or detached: nothing left to do */
+};
+
+struct lt_thread_s {
+    lt__os_thread_t thread;
+    lt_lock_t *done; /* held until the done event is set */
+    /* Guarded by the registry. */
+    unsigned long gen; /* lt__fork_gen when made; older: a parent's thread */
+    int finished;      /* the done event is set */
+    int os;            /* LT__OS_* */
+    int refs;          /* the caller's, and the thread's until it ends */
+};
+
+/* The heap block that carries fn and arg to the new thread. */
+struct lt__boot {
+    lt_thread_fn fn;
+    void *arg;
+    lt_thread_t *handle; /* NULL for a detached thread */
+};
+
+/* What a thread the library started knows of itself while it runs fn: it
+ * lives on the thread's stack, and the platform's thread-local slot points
+ * to it. */
+struct lt__local {
+    lt_thread_t *handle; /* NULL for a detached thread */
+    int counted;         /* counted in lt__starting; only this thread writes it */
+};
+
+/* Under the registry: wakes the threads waiting for the start-ups. */
+static void lt__startup_dropped(void)
+{
+    if (lt__waiters > 0)
+        lt__reg_wake_all(LT__REG_STARTUP);
+}
+
+static void lt__handle_destroy(lt_thread_t *h)
+{
+    lt_lock_free(h->done);
+    free(h);
+}
+
+/* The end of a joinable thread: sets the done event, then gives up the
+ * thread's reference to the handle, which the caller may have freed. */
+static void lt__thread_finish(lt_thread_t *h)
+{
+    int last;
+
+    lt__reg_lock();
+    h->finished = 1;
+    lt__reg_unlock();
+    /* Wakes the joiners; LT_ENOTLOCKED after lt_thread_set_done(), which
+     * released it already. */
+    lt_lock_release(h->done);
+    lt__reg_lock();
+    last = --h->refs == 0;
+    lt__reg_unlock();
+    if (last)
+        lt__handle_destroy(h);
+}
+
+void lt__thread_main(void *p)
+{
+    struct lt__boot boot = *(struct lt__boot *)p;
+    struct lt__local local;
+    int admitted;
+
+    free(p);
+    local.handle = boot.handle;
+    local.counted = 0;
+    /* The gate: once closed, fn is never entered and arg is abandoned. */
+    lt__reg_lock();
+    admitted = !lt__closed;
+    lt__entering--;
+    if (admitted) {
+        lt__starting++;
+        local.counted = 1;
+    } else {
+        lt__startup_dropped();
+    }
+    lt__reg_unlock();
+    if (admitted) {
+        lt__os_tls_set(&local);
+        boot.fn(boot.arg);
+        lt_thread_started(); /* fn returned: started up, if not said already */
+        lt__os_tls_set(NULL);
+    }
+    if (boot.handle != NULL)
+        lt__thread_finish(boot.handle);
+}
+
+/* What lt_thread_start() and lt_thread_start_joinable() share: the gate,
+ * the stack size and the thread itself.  handle is NULL for a detached
+ * thread; on failure the caller still owns it. */
+static int lt__start(lt_thread_fn fn, void *arg, lt_thread_t *handle,
+                     lt__os_thread_t *thread, uint64_t *ident)
+{
+    struct lt__boot *boot = NULL;
+    size_t stack_size;
+    unsigned long err;
+    int closed, rc;
+
+    lt__reg_lock();
+    closed = lt__closed;
+    stack_size = lt__stack_size;
+    if (!closed) {
+        lt__entering++;
+        if (handle != NULL)
+            handle->gen = lt__fork_gen;
+    }
+    lt__reg_unlock();
+    if (closed)
+        return LT_ECLOSED;
+    /* A close that happens from here on is caught by the gate in
+     * lt__thread_main: the thread starts but never enters fn. */
+    if (stack_size == 0)
+        stack_size = lt_stack_size_default();
+
+    rc = lt__os_threads_prepare();
+    if (rc == LT_OK) {
+        /* On the heap, because the new thread may first run after we
+         * return. */
+        boot = malloc(sizeof *boot);
+        if (boot == NULL) {
+            lt__os_error_nomem();
+            rc = LT_ENOMEM;
+        }
+    }
+    if (rc == LT_OK) {
+        boot->fn = fn;
+        boot->arg = arg;
+        boot->handle = handle;
+        /* Whatever the system's reason (too many threads, a stack it cannot
+         * map), a refusal is LT_EAGAIN: LT_ENOMEM is kept for this
+         * library's own allocations. */
+        rc = lt__os_thread_create(thread, ident, stack_size, handle == NULL, boot);
+    }
+    if (rc != LT_OK) {
+        err = lt__os_error_get();
+        free(boot);
+        lt__reg_lock();
+        lt__entering--;
+        lt__startup_dropped();
+        lt__reg_unlock();
+        lt__os_error_set(err);
+    }
+    return rc;
+}
+
+int lt_thread_start(lt_thread_fn fn, void *arg, uint64_t *ident_out)
+{
+    lt__os_thread_t thread;
+    uint64_t ident = 0;
+    int rc;
+
+    if (fn == NULL)
+        return LT_EINVAL;
+    rc = lt__start(fn, arg, NULL, &thread, &ident);
+    if (rc == LT_OK && ident_out != NULL)
+        *ident_out = ident;
+    return rc;
+}
+
+int lt_thread_start_joinable(lt_thread_fn fn, void *arg, lt_thread_t **thread_out,
+                             uint64_t *ident_out)
+{
+    lt_thread_t *h;
+    uint64_t ident = 0;
+    unsigned long err;
+    int rc;
+
+    if (fn == NULL || thread_out == NULL)
+        return LT_EINVAL;
+    h = malloc(sizeof *h);
+    if (h == NULL) {
+        lt__os_error_nomem();
+        return LT_ENOMEM;
+    }
+    h->done = NULL; /* left so by a failed lt_lock_new() */
+    rc = lt_lock_new(&h->done);
+    /* A new lock is free: only a broken system fails to take it. */
+    if (rc == LT_OK && lt_lock_acquire(h->done, 0, 0) != LT_OK)
+        rc = LT_ESYS;
+    if (rc == LT_OK) {
+        h->finished = 0;
+        h->os = LT__OS_OWNED;
+        h->refs = 2;
+        /* The thread reads nothing of the handle but its own fields, so it
+         * may run before h->thread is stored. */
+        rc = lt__start(fn, arg, h, &h->thread, &ident);
+    }
+    if (rc != LT_OK) {
+        err = lt__os_error_get();
+        lt__handle_destroy(h);
+        lt__os_error_set(err);
+        return rc;
+    }
+    if (ident_out != NULL)
+        *ident_out = ident;
+    *thread_out = h;
+    return LT_OK;
+}
+
+/* Under the registry: whether h belongs to a thread of the parent process,
+ * which this child does not have. */
+static int lt__is_parents(const lt_thread_t *h)
+{
+    return h->gen != lt__fork_gen;
+}
+
+/* Under the registry: whether the calling thread is h's thread, in fn. */
+static int lt__is_self(const lt_thread_t *h)
+{
+    const struct lt__local *local = lt__os_tls_get();
+
+    return local != NULL && local->handle == h;
+}
+
+int lt_thread_join(lt_thread_t *h, int64_t timeout_us, int flags)
+{
+    lt__deadline_t forever;
+    int finished, join_now = 0, rc;
+    unsigned long err;
+
+    if (h == NULL || (flags & ~LT_WAIT_INTR) != 0)
+        return LT_EINVAL;
+    lt__reg_lock();
+    if (lt__is_parents(h)) {
+        lt__reg_unlock();
+        return LT_OK;
+    }
+    finished = h->finished;
+    rc = !finished && lt__is_self(h) ? LT_EDEADLK : LT_OK;
+    lt__reg_unlock();
+    if (rc != LT_OK)
+        return rc;
+
+    if (!finished) {
+        rc = lt_lock_acquire(h->done, timeout_us, flags);
+        if (rc == LT_OK) {
+            /* Released again at once: the event stays set for every other
+             * joiner, present and future. */
+            lt_lock_release(h->done);
+        } else if (rc == LT_TIMEDOUT) {
+            /* Another joiner may have held the lock for that instant. */
+            lt__reg_lock();
+            finished = h->finished;
+            lt__reg_unlock();
+            if (!finished)
+                return rc;
+        } else {
+            return rc;
+        }
+    }
+
+    /* The join-once guard.  The OS join runs outside the registry (it waits
+     * for the thread to leave lt__thread_finish, which takes it); a
+     * concurrent joiner waits for it, briefly, since the thread is ending. */
+    lt__deadline_set(&forever, -1);
+    lt__reg_lock();
+    while (h->os == LT__OS_JOINING)
+        lt__reg_wait(LT__REG_JOINED, &forever);
+    if (h->os == LT__OS_OWNED) {
+        h->os = LT__OS_JOINING;
+        join_now = 1;
+    }
+    h->finished = 1;
+    lt__reg_unlock();
+    if (!join_now)
+        return LT_OK;
+    rc = lt__os_thread_join(h->thread);
+    err = lt__os_error_get();
+    lt__reg_lock();
+    /* A failed join (only an invalid thread fails) leaves the thread owned,
+     * for lt_thread_free to detach. */
+    h->os = rc == LT_OK ? LT__OS_RELEASED : LT__OS_OWNED;
+    lt__reg_wake_all(LT__REG_JOINED);
+    lt__reg_unlock();
+    lt__os_error_set(err);
+    return rc;
+}
+
+int lt_thread_is_done(const lt_thread_t *h)
+{
+    int done;
+
+    if (h == NULL)
+        return 0;
+    lt__reg_lock();
+    done = h->finished || lt__is_parents(h);
+    lt__reg_unlock();
+    return done;
+}
+
+int lt_thread_set_done(lt_thread_t *h)
+{
+    int detach = 0, parents;
+
+    if (h == NULL)
+        return LT_EINVAL;
+    lt__reg_lock();
+    parents = lt__is_parents(h);
+    if (!parents) {
+        h->finished = 1;
+        if (h->os == LT__OS_OWNED) {
+            h->os = LT__OS_RELEASED;
+            detach = 1;
+        }
+    }
+    lt__reg_unlock();
+    if (parents)
+        return LT_OK;
+    if (detach)
+        lt__os_thread_detach(h->thread);
+    /* Wakes the joiners (they find the OS thread released); LT_ENOTLOCKED
+     * when the event was set already. */
+    lt_lock_release(h->done);
+    return LT_OK;
+}
+
+void lt_thread_free(lt_thread_t *h)
+{
+    int detach = 0, last, parents;
+
+    if (h == NULL)
+        return;
+    lt__reg_lock();
+    parents = lt__is_parents(h);
+    if (!parents && h->os == LT__OS_OWNED) {
+        h->os = LT__OS_RELEASED;
+        detach = 1;
+    }
+    last = --h->refs == 0;
+    lt__reg_unlock();
+    if (parents) {
+        /* The caller's is the only reference left in this child: the
+         * thread's belongs to a thread that is not here.  The done lock may
+         * have been in use by the parent's threads, so it is made afresh
+         * before it is destroyed (a glibc condvar with waiters that do not
+         * exist would block pthread_cond_destroy). */
+        lt_lock_at_fork_reinit(h->done);
+        lt__handle_destroy(h);
+        return;
+    }
+    if (detach)
+        lt__os_thread_detach(h->thread);
+    if (last)
+        lt__handle_destroy(h);
+}
+
+/* ---- the start-up gate ----------------------------------------------------- */
+
+void lt_thread_started(void)
+{
+    struct lt__local *local = lt__os_tls_get();
+
+    /* Only the thread itself writes its flag (the fork handler too runs in
+     * it), so it is read without the registry. */
+    if (local == NULL || !local->counted)
+        return;
+    local->counted = 0;
+    lt__reg_lock();
+    lt__starting--;
+    lt__startup_dropped();
+    lt__reg_unlock();
+}
+
+/* Under the registry: waits at most timeout_us until no thread but the
+ * caller is in fn before lt_thread_started() nor, if entering, on its way
+ * to the gate.  The caller is left out, since it would wait for itself. */
+static int lt__wait_startups(int entering, int64_t timeout_us)
+{
+    const struct lt__local *local = lt__os_tls_get();
+    size_t self = local != NULL && local->counted ? 1 : 0;
+    lt__deadline_t deadline;
+    int rc = LT_OK;
+
+    lt__deadline_set(&deadline, timeout_us);
+    while (lt__starting + (entering ? lt__entering : 0) > self) {
+        if (timeout_us == 0)
+            break;
+        lt__waiters++;
+        rc = lt__reg_wait(LT__REG_STARTUP, &deadline);
+        lt__waiters--;
+        /* LT_ESYS cannot happen with valid objects; the answer that is safe
+         * for the caller is "some thread is still starting up". */
+        if (rc != LT_OK)
+            break;
+    }
+    return lt__starting + (entering ? lt__entering : 0) > self ? LT_TIMEDOUT : LT_OK;
+}
+
+int lt_threads_wait_started(int64_t timeout_us)
+{
+    int rc;
+
+    lt__reg_lock();
+    rc = lt__wait_startups(1, timeout_us);
+    lt__reg_unlock();
+    return rc;
+}
+
+int lt_threads_close(int64_t timeout_us)
+{
+    int rc;
+
+    lt__reg_lock();
+    lt__closed = 1;
+    rc = lt__wait_startups(0, timeout_us);
+    lt__reg_unlock();
+    return rc;
+}
+
+/* Makes the handle of the forking thread, a joinable thread that lives on
+ * in the child, usable there: its done lock may have been in use by the
+ * parent's joiners, and it must not count as a parent's handle. */
+static void lt__fork_keep_self(lt_thread_t *self)
+{
+    self->gen = lt__fork_gen;
+    if (self->finished)
+        return;
+    /* The lock was held (not finished) and must stay so; a failure would
+     * leave joiners in the child nothing to wait on. */
+    if (lt_lock_at_fork_reinit(self->done) != LT_OK
+        || lt_lock_acquire(self->done, 0, 0) != LT_OK)
+        abort();
+}
+
+void lt__threads_at_fork_child(void)
+{
+    struct lt__local *local = lt__os_tls_get();
+
+    /* Only the forking thread lives on in the child.  Every handle made
+     * before now belongs to a thread the child does not have: the new
+     * generation marks them (see lt_thread_t in lowthread.h) without a list
+     * of them to walk.  The parent's other threads may have been counted,
+     * or have been waiting, so that a wait here would be for threads that
+     * do not exist: the counts start afresh, but the settings and the
+     * closed flag are kept (a child inherits it, see lt_threads_close). */
+    lt__fork_gen++;
+    lt__entering = 0;
+    lt__starting = 0;
+    lt__waiters = 0;
+    if (local != NULL) {
+        local->counted = 0;
+        if (local->handle != NULL)
+            lt__fork_keep_self(local->handle);
+    }
+}
+
+/* ---- stack size ------------------------------------------------------------ */
+
+size_t lt_stack_size_get(void)
+{
+    size_t size;
+
+    lt__reg_lock();
+    size = lt__stack_size;
+    lt__reg_unlock();
+    return size;
+}
+
+int lt_stack_size_set(size_t size)
+{
+    if (size != 0 && (size < LT_STACK_SIZE_MIN || !lt__os_stack_size_ok(size)))
+        return LT_EINVAL;
+    lt__reg_lock();
+    lt__stack_size = size;
+    lt__reg_unlock();
+    return LT_OK;
+}
