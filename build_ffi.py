@@ -29,8 +29,9 @@ SOURCES = sorted(_rel(d, os.path.basename(p)) for d in ("csrc", "binding")
                  for p in glob.glob(os.path.join(_HERE, d, "*.c")))
 
 ffibuilder = FFI()
-for cdef in (("csrc", "lowthread.cdef"), ("binding", "lt_py.cdef")):
-    with open(os.path.join(_HERE, *cdef)) as f:
+# The C core as cffi sees it, then the binding's own declarations.
+for cdef in ("lowthread.cdef", "lt_py.cdef"):
+    with open(os.path.join(_HERE, "binding", cdef)) as f:
         ffibuilder.cdef(f.read())
 
 ffibuilder.set_source(
