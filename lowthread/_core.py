@@ -108,15 +108,15 @@ def timeout_ns(timeout):
     return ns
 
 
-def _ceil_us(ns):
-    return -(-ns // 1000)
+def timeout_us(blocking, timeout, join=False):
+    """The C core's timeout for acquire(blocking, timeout), or with join for
+    _ThreadHandle.join(timeout): -1 (forever), 0 (try once) or microseconds.
 
-
-def acquire_us(blocking, timeout):
-    """The C core's timeout for acquire(blocking, timeout): -1, 0 or microseconds.
-
-    A timeout longer than the core waits for exactly raises, as CPython's
-    acquire does beyond its PY_TIMEOUT_MAX.
+    acquire refuses a negative timeout other than -1, and one longer than the
+    core waits for exactly, as CPython's does beyond its PY_TIMEOUT_MAX.
+    CPython 3.13's join waits forever for any negative timeout and takes any
+    other that fits in nanoseconds; so for join a longer one is clamped to
+    the core's longest wait, never refused.
     """
     blocking = bool(blocking)
     ns = UNSET_NS if timeout == -1 and type(timeout) is int else timeout_ns(timeout)
@@ -127,23 +127,12 @@ def acquire_us(blocking, timeout):
     if ns == UNSET_NS:
         return -1
     if ns < 0:
+        if join:
+            return -1
         raise ValueError("timeout value must be a non-negative number")
-    us = _ceil_us(ns)
+    us = -(-ns // 1000)
     if us > _MAX_US:
+        if join:
+            return _MAX_US
         raise OverflowError("timeout value is too large")
     return us
-
-
-def join_us(timeout):
-    """The C core's timeout for _ThreadHandle.join(timeout): -1 or microseconds.
-
-    CPython 3.13's join takes any timeout that fits in nanoseconds, and only
-    None or a negative one means forever; so a longer timeout than the core
-    waits for exactly is clamped to that, never refused.
-    """
-    if timeout is None:
-        return -1
-    ns = timeout_ns(timeout)
-    if ns < 0:
-        return -1
-    return min(_ceil_us(ns), _MAX_US)

@@ -19,7 +19,7 @@ before the try block (forget_taken).
 import signal
 import sys
 
-from ._core import acquire_us, check
+from ._core import check, timeout_us
 from ._lowthread import lib
 
 OK = lib.LT_OK
@@ -108,12 +108,15 @@ def lock_methods(cls, wait_forever, try_once, call, untake, doc):
                 forget_taken()
             try:
                 rc = (wait_forever if blocking else try_once)(self._lk)
-                # True on OK, False on TIMEDOUT, else whatever resume() makes of rc.
-                return rc == OK or (rc != TIMEDOUT and resume(self._lk, -1, rc, call))
+                if rc == OK:
+                    return True
+                if rc == TIMEDOUT:
+                    return False
+                return resume(self._lk, -1, rc, call)
             except BaseException:
                 untake(self._lk)
                 raise
-        return timed(self._lk, acquire_us(blocking, timeout), call, untake)
+        return timed(self._lk, timeout_us(blocking, timeout), call, untake)
 
     acquire_.__name__ = "acquire"
     acquire_.__qualname__ = f"{cls.__name__}.acquire"
@@ -137,8 +140,6 @@ def resume(lk, us, rc, call, deadline=None):
                 deadline = _now_us() + us
             us = max(deadline - _now_us(), 0)
         rc = call(lk, us, flags)
-    if rc == OK:
-        return True
-    if rc == TIMEDOUT:
-        return False
-    check(rc)
+    if rc != OK and rc != TIMEDOUT:
+        check(rc)
+    return rc == OK
