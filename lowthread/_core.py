@@ -108,7 +108,7 @@ def timeout_ns(timeout):
     return ns
 
 
-def timeout_us(blocking, timeout, join=False):
+def timeout_us(blocking, timeout, join):
     """The C core's timeout for acquire(blocking, timeout), or with join for
     _ThreadHandle.join(timeout): -1 (forever), 0 (try once) or microseconds.
 

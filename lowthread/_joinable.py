@@ -57,7 +57,7 @@ class _ThreadHandle:
 
     def join(self, timeout=None, /):
         """Wait until the thread ends, or at most timeout seconds (None or < 0: forever)."""
-        us = -1 if timeout is None else _core.timeout_us(True, timeout, join=True)
+        us = -1 if timeout is None else _core.timeout_us(True, timeout, True)
         if not self._started():
             raise RuntimeError("thread not started")
         if self._ident == _threads.get_ident() and not self.is_done():

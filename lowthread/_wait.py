@@ -115,7 +115,7 @@ def lock_methods(cls, wait_forever, try_once, call, untake, doc):
             except BaseException:
                 untake(self._lk)
                 raise
-        return timed(self._lk, timeout_us(blocking, timeout), call, untake)
+        return timed(self._lk, timeout_us(blocking, timeout, False), call, untake)
 
     acquire_.__name__ = "acquire"
     acquire_.__qualname__ = f"{cls.__name__}.acquire"
