@@ -2,7 +2,8 @@
 microseconds, and the range checks of arguments the core takes as C integers.
 
 Every exception a C status becomes is chosen here, with CPython 3.13's types
-and texts.  Timeouts are converted the way CPython converts them: to whole
+and texts (for now but those of _threads.start(), which the exit guard
+shares).  Timeouts are converted the way CPython converts them: to whole
 nanoseconds, rounded away from zero, then to whole microseconds rounded up,
 so that a tiny positive timeout still waits instead of turning into a try.
 """
