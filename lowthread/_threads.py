@@ -5,7 +5,7 @@ import operator
 import os
 import sys
 
-from . import _unraisable, _wait
+from . import _core, _unraisable
 from ._lowthread import ffi, lib
 
 get_ident = lib.lt_get_ident
@@ -95,28 +95,30 @@ def start(function, args, kwargs, starter=lib.lt_thread_start, gate=None):
     return ident[0]
 
 
+@ffi.def_extern(name="ltpy_bootstrap")
 def bootstrap(arg):
-    """The body of every thread lowthread starts, entered from the C core."""
-    start = ffi.from_handle(arg)
-    _handles.discard(start.handle)
+    """The body of every thread lowthread starts, called by the C core (an
+    extern "Python" function) in the new thread."""
+    job = ffi.from_handle(arg)
+    _handles.discard(job.handle)
     # In Python now: what lt_threads_wait_started() waits for (see at_exit).
     lib.lt_thread_started()
-    start.handle = None  # the cycle start <-> handle ends here
-    start.ident = get_ident()
-    _running.add(start)
+    job.handle = None  # the cycle job <-> handle ends here
+    job.ident = get_ident()
+    _running.add(job)
     try:
-        if start.gate is not None:
-            start.gate.acquire()
-        start.function(*start.args, **start.kwargs)
+        if job.gate is not None:
+            job.gate.acquire()
+        job.function(*job.args, **job.kwargs)
     except SystemExit:
         pass
     except BaseException as exc:
-        _unraisable.report(exc, start.function)
+        _unraisable.report(exc, job.function)
     finally:
         # Leave the count before the function can die, as CPython does: a
         # weakref callback on the function may already look at _count().
-        _running.discard(start)
-        start.function = start.args = start.kwargs = start.gate = None
+        _running.discard(job)
+        job.function = job.args = job.kwargs = job.gate = None
 
 
 def _count():
@@ -127,9 +129,9 @@ def _count():
 def _after_fork_in_child():
     # Only the thread that forked exists in the child.
     me = get_ident()
-    for start in list(_running):
-        if start.ident != me:
-            _running.discard(start)
+    for job in list(_running):
+        if job.ident != me:
+            _running.discard(job)
     _handles.clear()
 
 
@@ -174,17 +176,13 @@ def stack_size(*args, **kwargs):
         raise TypeError("stack_size() takes no keyword arguments")
     if len(args) > 1:
         raise TypeError(f"stack_size() takes at most 1 argument ({len(args)} given)")
-    size = int(operator.index(args[0])) if args else 0  # int(): index(True) is True on 3.9
-    if not -(2 ** 63) <= size < 2 ** 63:
-        raise OverflowError("Python int too large to convert to C ssize_t")
+    size = _core.ssize_t(int(operator.index(args[0])) if args else 0)  # int(): index(True) is True on 3.9
     if size < 0:
         raise ValueError("size must be 0 or a positive value")
     old = lib.lt_stack_size_get()
     rc = lib.lt_stack_size_set(size)
-    if rc == lib.LT_ENOTSUP:
-        raise RuntimeError("setting stack size not supported")
     if rc:
-        raise ValueError(f"size not valid: {size} bytes")
+        _core.check_stack_size(rc, size)
     return old
 
 
@@ -201,7 +199,7 @@ def set_name(name):
         raise ValueError("embedded null character")
     rc = lib.lt_thread_set_name(encoded)
     if rc:
-        _wait.check(rc)
+        _core.check(rc)
 
 
 def _get_name():
@@ -209,5 +207,5 @@ def _get_name():
     buf = ffi.new("char[]", lib.lt_thread_name_max() + 1)
     rc = lib.lt_thread_get_name(buf, len(buf))
     if rc:
-        _wait.check(rc)
+        _core.check(rc)
     return ffi.string(buf).decode("utf-8", "replace")
