@@ -2,12 +2,12 @@
 microseconds, and the range checks of arguments the core takes as C integers.
 
 Every exception a C status becomes is chosen here, with CPython 3.13's types
-and texts (for now but those of _threads.start(), which the exit guard
-shares).  Timeouts are converted the way CPython converts them: to whole
+and texts.  Timeouts are converted the way CPython converts them: to whole
 nanoseconds, rounded away from zero, then to whole microseconds rounded up,
 so that a tiny positive timeout still waits instead of turning into a try.
 """
 
+import builtins
 import errno
 import math
 import operator
@@ -40,6 +40,23 @@ def check(rc):
     if rc == lib.LT_EDEADLK:
         raise RuntimeError("Cannot join current thread")
     raise SystemError(f"lowthread C core returned {rc}")
+
+
+# 3.13 raises this subclass of RuntimeError; older interpreters lack it.
+_FinalizationError = getattr(builtins, "PythonFinalizationError", RuntimeError)
+
+
+def finalizing():
+    """A thread start while the interpreter is finalizing."""
+    raise _FinalizationError("can't create new thread at interpreter shutdown")
+
+
+def start_failed(rc):
+    """lt_thread_start or lt_thread_start_joinable returned rc (not LT_OK)."""
+    if rc == lib.LT_ENOMEM:
+        raise MemoryError()
+    # LT_EAGAIN: the system refused; LT_EINVAL cannot come from lowthread.
+    raise RuntimeError("can't start new thread")
 
 
 def new_c(new, handle_type):

@@ -87,17 +87,17 @@ def start_joinable_thread(function, handle=None, daemon=True):
     elif handle._started():
         raise RuntimeError("thread already started")
     out = ffi.new("lt_thread_t **")
-    # The thread waits at the gate until its handle knows it: the function
-    # may well join or inspect its own handle at once.
-    gate = lock()
-    gate.acquire()
+    # The thread waits on hold until its handle knows it: the function may
+    # well join or inspect its own handle at once.
+    hold = lock()
+    hold.acquire()
     try:
         handle._ident = _threads.start(
             function, (), {}, lambda fn, arg, ident: lib.lt_thread_start_joinable(fn, arg, out, ident),
-            gate)
+            hold)
         handle._thread = ffi.gc(out[0], lib.lt_thread_free)
     finally:
-        gate.release()
+        hold.release()
     if not daemon:
         _non_daemon.add(handle)
     return handle

@@ -1,6 +1,5 @@
 """Starting threads, the thread bootstrap, identity and stack size."""
 
-import builtins
 import operator
 import os
 import sys
@@ -25,21 +24,18 @@ _ENTRY = ffi.addressof(lib, "ltpy_thread_main")
 _exiting = False
 # How long, in microseconds, the exit guard waits for threads to enter Python.
 _ENTER_WAIT_US = 1_000_000
-_SHUTDOWN_MSG = "can't create new thread at interpreter shutdown"
-# 3.13 raises this subclass of RuntimeError; older interpreters lack it.
-_FinalizationError = getattr(builtins, "PythonFinalizationError", RuntimeError)
 
 
 class _Start:
-    __slots__ = ("function", "args", "kwargs", "handle", "ident", "gate")
+    __slots__ = ("function", "args", "kwargs", "handle", "ident", "hold")
 
-    def __init__(self, function, args, kwargs, gate):
+    def __init__(self, function, args, kwargs, hold):
         self.function = function
         self.args = args
         self.kwargs = kwargs
         self.handle = ffi.new_handle(self)
         self.ident = 0
-        self.gate = gate
+        self.hold = hold
 
 
 def start_new_thread(*args, **kwargs):
@@ -67,16 +63,16 @@ def start_new_thread(*args, **kwargs):
     return start(function, fargs, _NO_KWARGS if fkwargs is None else fkwargs)
 
 
-def start(function, args, kwargs, starter=lib.lt_thread_start, gate=None):
+def start(function, args, kwargs, starter=lib.lt_thread_start, hold=None):
     """Run function(*args, **kwargs) on a thread made by starter; return its ident.
 
-    starter is lt_thread_start or a function with its arguments.  gate, if
+    starter is lt_thread_start or a function with its arguments.  hold, if
     given, is a held lock that the new thread acquires before it calls
     function: the caller releases it once it has recorded the thread.
     """
     if sys.is_finalizing():
-        raise _FinalizationError(_SHUTDOWN_MSG)
-    job = _Start(function, args, kwargs, gate)
+        _core.finalizing()
+    job = _Start(function, args, kwargs, hold)
     ident = ffi.new("uint64_t *")
     _handles.add(job.handle)
     rc = starter(_ENTRY, job.handle, ident)
@@ -84,12 +80,8 @@ def start(function, args, kwargs, starter=lib.lt_thread_start, gate=None):
         _handles.discard(job.handle)
         # job and its handle refer to each other: let go of the caller's
         # objects now, not when the cycle collector comes by.
-        job.function = job.args = job.kwargs = job.handle = job.gate = None
-        if rc == lib.LT_ECLOSED:
-            raise _FinalizationError(_SHUTDOWN_MSG)
-        if rc == lib.LT_ENOMEM:
-            raise MemoryError()
-        raise RuntimeError("can't start new thread")
+        job.function = job.args = job.kwargs = job.handle = job.hold = None
+        _core.start_failed(rc)
     if _exiting:
         lib.lt_threads_wait_started(_ENTER_WAIT_US)
     return ident[0]
@@ -107,8 +99,8 @@ def bootstrap(arg):
     job.ident = get_ident()
     _running.add(job)
     try:
-        if job.gate is not None:
-            job.gate.acquire()
+        if job.hold is not None:
+            job.hold.acquire()
         job.function(*job.args, **job.kwargs)
     except SystemExit:
         pass
@@ -118,7 +110,7 @@ def bootstrap(arg):
         # Leave the count before the function can die, as CPython does: a
         # weakref callback on the function may already look at _count().
         _running.discard(job)
-        job.function = job.args = job.kwargs = job.gate = None
+        job.function = job.args = job.kwargs = job.hold = None
 
 
 def _count():
