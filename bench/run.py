@@ -8,7 +8,8 @@
 Every timed benchmark runs for lowthread and for the interpreter's own _thread
 in the same run (pyperf worker processes); the timed-acquire overshoot and the
 memory figures are measured directly in the main process.  The workloads are
-those of lowthread/_bench.py (also used by ``python -m lowthread bench``).
+those of lowthread/_bench.py (also used by ``python -m lowthread bench``)
+and bench/workloads.py.
 The "floor" is two empty calls into a tiny cffi API-mode module built here at
 run time: the least a lock made of two C calls can cost.
 """
@@ -25,12 +26,12 @@ import threading
 import types
 
 import pyperf
+import workloads
 from lowthread._lowthread import ffi as _lt_ffi
 from lowthread._lowthread import lib as _lt_lib
 
 import lowthread
 from lowthread import _bench
-from lowthread._lock import _C_LOCK_SIZE
 
 PYPY = sys.implementation.name == "pypy"
 NATIVE, OURS, PYRLOCK = "_thread", "lowthread", "_PyRLock"
@@ -44,28 +45,20 @@ MODULES = {
 TIMED = [
     ("lock", "lock acquire()+release()", _bench.lock_pair, (NATIVE, OURS)),
     ("with", "with lock:", _bench.lock_with, (NATIVE, OURS)),
-    ("rlock", "RLock acquire()+release()", _bench.rlock_pair, (NATIVE, OURS, PYRLOCK)),
-    ("rlock3", "RLock nested 3 deep", _bench.rlock_nested3, (NATIVE, OURS, PYRLOCK)),
+    ("rlock", "RLock acquire()+release()", workloads.rlock_pair, (NATIVE, OURS, PYRLOCK)),
+    ("rlock3", "RLock nested 3 deep", workloads.rlock_nested3, (NATIVE, OURS, PYRLOCK)),
     ("trylock", "acquire(False) on a held lock", _bench.try_acquire_held, (NATIVE, OURS)),
-    ("contended", "2 threads on 1 lock, per acquisition", _bench.contended, (NATIVE, OURS)),
+    ("contended", "2 threads on 1 lock, per acquisition", workloads.contended, (NATIVE, OURS)),
     ("handoff", "ping-pong handoff (2 locks)", _bench.handoff, (NATIVE, OURS)),
     ("start", "start_new_thread until it runs", _bench.thread_start, (NATIVE, OURS)),
-    ("threads", "thread start-to-finish, per thread", _bench.thread_throughput, (NATIVE, OURS)),
+    ("threads", "thread start-to-finish, per thread", workloads.thread_throughput, (NATIVE, OURS)),
 ]
 
 FLOOR_SRC = r"""
-#include <semaphore.h>
-#include <pthread.h>
 static int nop(void) { return 0; }
-struct sem_lock { sem_t sem; int locked; };
-struct cond_lock { pthread_mutex_t mutex; pthread_cond_t cond; int locked; };
-static size_t sem_lock_size(void) { return sizeof(struct sem_lock); }
-static size_t cond_lock_size(void) { return sizeof(struct cond_lock); }
 """
 FLOOR_CDEF = """
 int nop(void);
-size_t sem_lock_size(void);
-size_t cond_lock_size(void);
 """
 
 
@@ -124,7 +117,7 @@ def main():
     try:
         results = run_timed(runner, floor_lib, master)
         if master:
-            report(args, results, floor_lib)
+            report(args, results)
     finally:
         if tmpdir:
             shutil.rmtree(tmpdir, ignore_errors=True)
@@ -140,22 +133,10 @@ def run_timed(runner, floor_lib, master):
                 results[key, m] = bench.median()
     if floor_lib is not None:
         bench = runner.bench_time_func("floor[2 empty cffi calls]", _call,
-                                       _bench.two_empty_calls, floor_lib)
+                                       workloads.two_empty_calls, floor_lib)
         if master:
             results["floor", "cffi"] = bench.median()
     return results
-
-
-def c_lock_size(floor_lib):
-    """sizeof lowthread's C lock for this back-end (the floor module knows)."""
-    backend = _lt_ffi.string(_lt_lib.lt_backend()).decode()
-    if floor_lib is None:
-        return None, backend
-    if backend == "semaphore":
-        return int(floor_lib.sem_lock_size()), backend
-    if backend == "condvar":
-        return int(floor_lib.cond_lock_size()), backend
-    return None, backend
 
 
 def fmt(x, unit="ns"):
@@ -166,7 +147,7 @@ def fmt(x, unit="ns"):
     return f"{x:,.0f}"
 
 
-def report(args, res, floor_lib):
+def report(args, res):
     rows = []
 
     def ratio(a, b):
@@ -191,7 +172,7 @@ def report(args, res, floor_lib):
                      "native": None, "lowthread": floor, "ratio": None})
 
     # 8. timed acquire overshoot, samples interleaved.
-    over = _bench.timed_acquire_overshoot([_thread, lowthread], args.overshoot_samples)
+    over = workloads.timed_acquire_overshoot([_thread, lowthread], args.overshoot_samples)
     for which, label in ((statistics.median, "median"), (p90, "p90")):
         nat, ours = which(over[_thread]), which(over[lowthread])
         rows.append({"key": f"overshoot_{label}", "unit": "ns",
@@ -200,17 +181,18 @@ def report(args, res, floor_lib):
                      "diff": ours - nat, "samples": args.overshoot_samples})
 
     # 9. memory.
-    c_size, backend = c_lock_size(floor_lib)
-    nat = _bench.lock_memory(_thread)
-    seen = _bench.lock_memory(lowthread)
-    if PYPY:  # the GC figure already holds the declared ffi.gc size=: use the real one
-        seen -= _C_LOCK_SIZE
-    ours = seen + (c_size or 0)
+    # The C core knows its lock's size; on PyPy the GC figure already holds
+    # it (ffi.gc size=), elsewhere it is on the C heap, unseen.
+    c_size = _lt_lib.lt_lock_sizeof()
+    backend = _lt_ffi.string(_lt_lib.lt_backend()).decode()
+    nat = workloads.lock_memory(_thread)
+    seen = workloads.lock_memory(lowthread)
+    ours = seen if PYPY else seen + c_size
     rows.append({"key": "lock_memory", "unit": "bytes",
                  "benchmark": f"memory per lock (+ C {backend} lock {c_size} B)",
                  "native": nat, "lowthread": ours, "ratio": ratio(ours, nat),
                  "c_lock_bytes": c_size})
-    nat, ours = _bench.thread_memory(_thread), _bench.thread_memory(lowthread)
+    nat, ours = workloads.thread_memory(_thread), workloads.thread_memory(lowthread)
     rows.append({"key": "thread_memory", "unit": "bytes",
                  "benchmark": "memory per started thread (interpreter heap)",
                  "native": nat, "lowthread": ours, "ratio": ratio(ours, nat)})

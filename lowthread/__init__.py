@@ -16,10 +16,8 @@ except ModuleNotFoundError as _exc:
     from ._unbuilt import explain as _explain
     raise _explain(__path__[0]) from None
 
-from . import (
-    _callbacks,  # noqa: F401  (registers the thread entry point)
-    _threads,
-)
+from . import _threads
+from ._core import TIMEOUT_MAX
 from ._interrupt import interrupt_main
 from ._joinable import _make_thread_handle as _make_thread_handle
 from ._joinable import _shutdown as _shutdown
@@ -30,7 +28,6 @@ from ._rlock import RLock
 from ._threads import _count as _count
 from ._threads import _get_name as _get_name
 from ._threads import exit, get_ident, stack_size, start_new_thread
-from ._timeout import TIMEOUT_MAX
 from ._version import __version__ as __version__
 
 error = RuntimeError

@@ -1,35 +1,39 @@
-"""Workloads timed side by side on lowthread and the interpreter's own _thread.
+"""The quick workloads of ``python -m lowthread bench``: lowthread and the
+interpreter's own _thread timed side by side.
 
 Each workload takes the module under test and a loop count and returns the
-elapsed seconds; ``python -m lowthread bench`` runs a quick pass over them and
-the pyperf suite in bench/ runs the same functions rigorously.
+elapsed seconds.  The pyperf suite in bench/ runs these and more
+(bench/workloads.py) rigorously.
 """
 
 import time
-from typing import Any
 
-_clock = time.perf_counter
+clock = time.perf_counter
+
+
+def pairs(lk, loops):
+    """loops uncontended acquire() + release() of the lock lk."""
+    acquire, release = lk.acquire, lk.release
+    t0 = clock()
+    for _ in range(loops):
+        acquire()
+        release()
+    return clock() - t0
 
 
 def lock_pair(mod, loops):
     """Uncontended acquire() + release()."""
-    lk = mod.allocate_lock()
-    acquire, release = lk.acquire, lk.release
-    t0 = _clock()
-    for _ in range(loops):
-        acquire()
-        release()
-    return _clock() - t0
+    return pairs(mod.allocate_lock(), loops)
 
 
 def lock_with(mod, loops):
     """Uncontended ``with lock: pass``."""
     lk = mod.allocate_lock()
-    t0 = _clock()
+    t0 = clock()
     for _ in range(loops):
         with lk:
             pass
-    return _clock() - t0
+    return clock() - t0
 
 
 def try_acquire_held(mod, loops):
@@ -37,15 +41,15 @@ def try_acquire_held(mod, loops):
     lk = mod.allocate_lock()
     lk.acquire()
     acquire = lk.acquire
-    t0 = _clock()
+    t0 = clock()
     for _ in range(loops):
         acquire(False)
-    dt = _clock() - t0
+    dt = clock() - t0
     lk.release()
     return dt
 
 
-def _wait_done(done, what):
+def wait_done(done, what):
     if not done.acquire(timeout=60):
         raise RuntimeError(f"benchmark thread did not {what} within 60 s")
 
@@ -55,11 +59,11 @@ def thread_start(mod, loops):
     done = mod.allocate_lock()
     done.acquire()
     release = done.release
-    t0 = _clock()
+    t0 = clock()
     for _ in range(loops):
         mod.start_new_thread(release, ())
-        _wait_done(done, "start")
-    return _clock() - t0
+        wait_done(done, "start")
+    return clock() - t0
 
 
 def handoff(mod, loops):
@@ -76,202 +80,13 @@ def handoff(mod, loops):
         finished.release()
 
     mod.start_new_thread(partner, ())
-    t0 = _clock()
+    t0 = clock()
     for _ in range(loops):
         ping.release()
         pong.acquire()
-    dt = _clock() - t0
-    _wait_done(finished, "finish")
+    dt = clock() - t0
+    wait_done(finished, "finish")
     return dt / 2
-
-
-def rlock_pair(mod, loops):
-    """Uncontended RLock acquire() + release(); mod needs only an RLock attribute."""
-    rl = mod.RLock()
-    acquire, release = rl.acquire, rl.release
-    t0 = _clock()
-    for _ in range(loops):
-        acquire()
-        release()
-    return _clock() - t0
-
-
-def rlock_nested3(mod, loops):
-    """An RLock taken three deep and released again (per whole nest)."""
-    rl = mod.RLock()
-    acquire, release = rl.acquire, rl.release
-    t0 = _clock()
-    for _ in range(loops):
-        acquire()
-        acquire()
-        acquire()
-        release()
-        release()
-        release()
-    return _clock() - t0
-
-
-def contended(mod, loops):
-    """Two threads, each doing loops acquire()+release() on one lock.
-
-    Returns half the wall time, so that per loop it is the time per
-    acquisition (the inverse of the total acquisitions/s).
-    """
-    lk, ready, go, finished = (mod.allocate_lock() for _ in range(4))
-    ready.acquire()
-    go.acquire()
-    finished.acquire()
-    acquire, release = lk.acquire, lk.release
-
-    def partner():
-        ready.release()
-        go.acquire()
-        for _ in range(loops):
-            acquire()
-            release()
-        finished.release()
-
-    mod.start_new_thread(partner, ())
-    _wait_done(ready, "start")
-    t0 = _clock()
-    go.release()
-    for _ in range(loops):
-        acquire()
-        release()
-    _wait_done(finished, "finish")
-    return (_clock() - t0) / 2
-
-
-def thread_throughput(mod, loops):
-    """Start loops threads back to back; time until the last one has run."""
-    mu, done = mod.allocate_lock(), mod.allocate_lock()
-    done.acquire()
-    left = [loops]
-
-    def body():
-        with mu:
-            left[0] -= 1
-            if not left[0]:
-                done.release()
-
-    start = mod.start_new_thread
-    t0 = _clock()
-    for _ in range(loops):
-        start(body, ())
-    _wait_done(done, "finish")
-    return _clock() - t0
-
-
-def two_empty_calls(lib, loops):
-    """The floor of a two-call lock: lib.nop() twice (lib from a cffi module)."""
-    nop = lib.nop
-    t0 = _clock()
-    for _ in range(loops):
-        nop()
-        nop()
-    return _clock() - t0
-
-
-def timed_acquire_overshoot(mods, samples=50, timeout=0.01):
-    """acquire(timeout=timeout) on a held lock: seconds past the timeout.
-
-    mods: the modules to compare; their samples are taken in turn, so that
-    a burst of load hits them alike.  Returns {module: [overshoot, ...]}.
-    """
-    locks = []
-    for mod in mods:
-        lk = mod.allocate_lock()
-        lk.acquire()
-        locks.append(lk)
-    out: dict[Any, list[float]] = {mod: [] for mod in mods}
-    for _ in range(samples):
-        for mod, lk in zip(mods, locks):
-            t0 = _clock()
-            got = lk.acquire(timeout=timeout)
-            dt = _clock() - t0
-            if got:
-                raise RuntimeError("a held lock was acquired")
-            out[mod].append(dt - timeout)
-    for lk in locks:
-        lk.release()
-    return out
-
-
-class _Heap:
-    """Bytes the interpreter sees allocated: tracemalloc on CPython; on PyPy,
-    which has no tracemalloc, the GC heap plus the raw memory declared to the
-    GC (its own locks' sem_t, lowthread's ffi.gc size=)."""
-
-    def __init__(self):
-        import gc
-        self._gc = gc
-        self._tm: Any = None
-        try:
-            import tracemalloc
-        except ImportError:  # PyPy has the module but not _tracemalloc
-            pass
-        else:
-            self._tm = tracemalloc
-        self._started = False
-
-    def __enter__(self):
-        self._gc.collect()
-        if self._tm is not None and not self._tm.is_tracing():
-            self._tm.start()
-            self._started = True
-        return self
-
-    def now(self):
-        if self._tm is not None:
-            return self._tm.get_traced_memory()[0]
-        self._gc.collect()
-        st = self._gc.get_stats(memory_pressure=True)._s
-        return st.total_gc_memory + st.total_memory_pressure
-
-    def __exit__(self, *exc_info):
-        if self._started:
-            self._tm.stop()
-
-
-def lock_memory(mod, n=10_000, repeat=3):
-    """Bytes per lock the interpreter sees, n locks alive (list included);
-    the smallest of repeat tries."""
-    best = None
-    for _ in range(repeat):
-        with _Heap() as heap:
-            before = heap.now()
-            keep = [mod.allocate_lock() for _ in range(n)]
-            per = (heap.now() - before) / n
-            del keep
-        best = per if best is None else min(best, per)
-    return best
-
-
-def thread_memory(mod, n=100):
-    """Bytes the interpreter sees per started thread, n threads alive (blocked)."""
-    gate, mu, ready = (mod.allocate_lock() for _ in range(3))
-    gate.acquire()
-    ready.acquire()
-    count = [0]
-
-    def body():
-        with mu:
-            count[0] += 1
-            if count[0] == n:
-                ready.release()
-        gate.acquire()
-        gate.release()
-
-    with _Heap() as heap:
-        try:
-            before = heap.now()
-            for _ in range(n):
-                mod.start_new_thread(body, ())
-            _wait_done(ready, "start")
-            after = heap.now()
-        finally:
-            gate.release()
-    return (after - before) / n
 
 
 # name -> (function, loops for the quick pass)

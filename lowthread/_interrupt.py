@@ -4,6 +4,8 @@ import operator
 import signal
 import sys
 
+from ._core import c_int
+
 _NSIG = getattr(signal, "NSIG", 65)
 
 
@@ -29,10 +31,7 @@ def interrupt_main(signum=signal.SIGINT, /):
     The signal's Python handler runs in the main thread; if the handler is
     SIG_DFL or SIG_IGN nothing happens.  No real signal is sent.
     """
-    signum = operator.index(signum)
-    if not -(2 ** 31) <= signum < 2 ** 31:
-        raise OverflowError("signed integer is greater than maximum"
-                            if signum > 0 else "signed integer is less than minimum")
+    signum = c_int(operator.index(signum))
     if not 1 <= signum < _NSIG:
         raise ValueError("signal number out of range")
     if not _native:

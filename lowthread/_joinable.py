@@ -9,20 +9,12 @@ import os
 import sys
 from typing import Any
 
-from . import _threads, _wait
+from . import _core, _threads, _wait
 from ._lock import lock
 from ._lowthread import ffi, lib
-from ._timeout import timeout_ns
 
-_join = lib.lt_thread_join
 # Non-daemon threads, joined by _shutdown().
 _non_daemon: set = set()
-
-
-def _check_join(rc):
-    if rc == lib.LT_EDEADLK:
-        raise RuntimeError("Cannot join current thread")
-    return rc
 
 
 class _ThreadHandle:
@@ -65,17 +57,13 @@ class _ThreadHandle:
 
     def join(self, timeout=None, /):
         """Wait until the thread ends, or at most timeout seconds (None or < 0: forever)."""
-        us = -1
-        if timeout is not None:
-            ns = timeout_ns(timeout)
-            if ns >= 0:
-                us = min(-(-ns // 1000), lib.LT_TIMEOUT_MAX_US)
+        us = -1 if timeout is None else _core.timeout_us(True, timeout, True)
         if not self._started():
             raise RuntimeError("thread not started")
         if self._ident == _threads.get_ident() and not self.is_done():
             raise RuntimeError("Cannot join current thread")
         if self._thread is not None:
-            _wait.acquire(self._thread, us, lambda h, t, f: _check_join(_join(h, t, f)), None)
+            _wait.acquire(self._thread, us, lib.lt_thread_join, None)
         elif _wait.acquire(self._event._lk, us):
             self._event.release()
 
@@ -99,17 +87,17 @@ def start_joinable_thread(function, handle=None, daemon=True):
     elif handle._started():
         raise RuntimeError("thread already started")
     out = ffi.new("lt_thread_t **")
-    # The thread waits at the gate until its handle knows it: the function
-    # may well join or inspect its own handle at once.
-    gate = lock()
-    gate.acquire()
+    # The thread waits on hold until its handle knows it: the function may
+    # well join or inspect its own handle at once.
+    hold = lock()
+    hold.acquire()
     try:
         handle._ident = _threads.start(
             function, (), {}, lambda fn, arg, ident: lib.lt_thread_start_joinable(fn, arg, out, ident),
-            gate)
+            hold)
         handle._thread = ffi.gc(out[0], lib.lt_thread_free)
     finally:
-        gate.release()
+        hold.release()
     if not daemon:
         _non_daemon.add(handle)
     return handle
@@ -117,12 +105,8 @@ def start_joinable_thread(function, handle=None, daemon=True):
 
 def _make_thread_handle(ident, /):
     """A running handle for a thread lowthread did not start (done by _set_done())."""
-    if not isinstance(ident, int):
-        raise TypeError("ident must be an integer")
-    if ident < 0:
-        raise OverflowError("can't convert negative int to unsigned")
     handle = _ThreadHandle()
-    handle._ident = ident
+    handle._ident = _core.thread_ident(ident)
     event = handle._event = lock()
     event.acquire()
     return handle

@@ -4,6 +4,7 @@ import sys
 from typing import Any, Callable
 
 from . import _wait
+from ._core import check, new_c, not_locked
 from ._lowthread import ffi, lib
 
 _release = lib.lt_lock_release
@@ -17,22 +18,11 @@ _C_LOCK_SIZE = lib.lt_lock_sizeof()
 _FREE_IN_DEL = sys.implementation.name == "cpython"
 
 
-def new_c_lock(owned=not _FREE_IN_DEL):
-    """A new unlocked C lock: freed when the returned cdata dies if owned,
-    else a plain pointer that the caller must pass to lt_lock_free()."""
-    out = ffi.new("lt_lock_t **")
-    rc = lib.lt_lock_new(out)
-    if rc:
-        _wait.check(rc)
-    if not owned:
-        return out[0]
-    return ffi.gc(out[0], lib.lt_lock_free, size=_C_LOCK_SIZE)
-
-
-def at_fork_reinit(lk):
-    rc = lib.lt_lock_at_fork_reinit(lk)
-    if rc:
-        _wait.check(rc)
+def _new_c_lock():
+    """A new unlocked C lock: a plain pointer that lock.__del__ frees where
+    _FREE_IN_DEL, else a cdata that frees it when it dies."""
+    lk = new_c(lib.lt_lock_new, "lt_lock_t *")
+    return lk if _FREE_IN_DEL else ffi.gc(lk, lib.lt_lock_free, size=_C_LOCK_SIZE)
 
 
 class lock:
@@ -57,7 +47,7 @@ class lock:
             raise TypeError(f"lock expected 0 arguments, got {len(args)}")
         if kwargs:
             raise TypeError("lock() takes no keyword arguments")
-        self._lk = new_c_lock()
+        self._lk = _new_c_lock()
 
     if _FREE_IN_DEL:
         def __del__(self, _free=lib.lt_lock_free):
@@ -73,7 +63,7 @@ class lock:
     def release(self):
         """Unlock the lock; any thread may do so.  RuntimeError if it is unlocked."""
         if _release(self._lk):
-            raise RuntimeError("release unlocked lock")
+            not_locked()
 
     def locked(self):
         """Return True if the lock is locked."""
@@ -81,11 +71,13 @@ class lock:
 
     def _at_fork_reinit(self):
         """Make the lock a fresh unlocked one, in a child process after fork()."""
-        at_fork_reinit(self._lk)
+        rc = lib.lt_lock_at_fork_reinit(self._lk)
+        if rc:
+            check(rc)
 
     def __exit__(self, *exc_info):
         if _release(self._lk):
-            raise RuntimeError("release unlocked lock")
+            not_locked()
 
     # The obsolete spellings that code written for thread/_thread still uses.
     release_lock = release

@@ -5,6 +5,7 @@ the count beside its lock, so that every operation is one C call.
 from typing import Any, Callable
 
 from . import _wait
+from ._core import check, new_c, not_owner
 from ._lowthread import ffi, lib
 
 _release = lib.lt_rlock_release
@@ -14,17 +15,12 @@ _count = lib.lt_rlock_count
 # CPython keeps owner and count in C unsigned longs, as lt_rlock_t does.
 _ULONG_MASK = (1 << (8 * ffi.sizeof("unsigned long"))) - 1
 _HEAPTYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE
-_NOT_ACQUIRED = "cannot release un-acquired lock"
 # What the C lock costs on the heap, so that PyPy's GC counts it.
 _C_RLOCK_SIZE = lib.lt_rlock_sizeof()
 
 
 def _new_c_rlock():
-    out = ffi.new("lt_rlock_t **")
-    rc = lib.lt_rlock_new(out)
-    if rc:
-        _wait.check(rc)
-    return ffi.gc(out[0], lib.lt_rlock_free, size=_C_RLOCK_SIZE)
+    return ffi.gc(new_c(lib.lt_rlock_new, "lt_rlock_t *"), lib.lt_rlock_free, size=_C_RLOCK_SIZE)
 
 
 def _tp_name(cls):
@@ -90,11 +86,11 @@ class RLock:
         RuntimeError if this thread does not own the lock.
         """
         if _release(self._lk):
-            raise RuntimeError(_NOT_ACQUIRED)
+            not_owner()
 
     def __exit__(self, *exc_info):
         if _release(self._lk):
-            raise RuntimeError(_NOT_ACQUIRED)
+            not_owner()
 
     def locked(self):
         """Return True if some thread holds the lock."""
@@ -113,7 +109,7 @@ class RLock:
         count = ffi.new("unsigned long *")
         owner = ffi.new("uint64_t *")
         if lib.lt_rlock_release_save(self._lk, count, owner):
-            raise RuntimeError(_NOT_ACQUIRED)
+            not_owner()
         return (count[0], owner[0])
 
     def _acquire_restore(self, state, /):
@@ -126,13 +122,13 @@ class RLock:
         count, owner = _parse_state(state)
         rc = lib.lt_rlock_acquire_restore(self._lk, count, owner)
         if rc:
-            _wait.check(rc)
+            check(rc)
 
     def _at_fork_reinit(self):
         """Make the lock a fresh unowned one, in a child process after fork()."""
         rc = lib.lt_rlock_at_fork_reinit(self._lk)
         if rc:
-            _wait.check(rc)
+            check(rc)
 
     def __repr__(self):
         rl = self._lk

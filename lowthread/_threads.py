@@ -1,11 +1,10 @@
 """Starting threads, the thread bootstrap, identity and stack size."""
 
-import builtins
 import operator
 import os
 import sys
 
-from . import _unraisable, _wait
+from . import _core, _unraisable
 from ._lowthread import ffi, lib
 
 get_ident = lib.lt_get_ident
@@ -25,21 +24,18 @@ _ENTRY = ffi.addressof(lib, "ltpy_thread_main")
 _exiting = False
 # How long, in microseconds, the exit guard waits for threads to enter Python.
 _ENTER_WAIT_US = 1_000_000
-_SHUTDOWN_MSG = "can't create new thread at interpreter shutdown"
-# 3.13 raises this subclass of RuntimeError; older interpreters lack it.
-_FinalizationError = getattr(builtins, "PythonFinalizationError", RuntimeError)
 
 
 class _Start:
-    __slots__ = ("function", "args", "kwargs", "handle", "ident", "gate")
+    __slots__ = ("function", "args", "kwargs", "handle", "ident", "hold")
 
-    def __init__(self, function, args, kwargs, gate):
+    def __init__(self, function, args, kwargs, hold):
         self.function = function
         self.args = args
         self.kwargs = kwargs
         self.handle = ffi.new_handle(self)
         self.ident = 0
-        self.gate = gate
+        self.hold = hold
 
 
 def start_new_thread(*args, **kwargs):
@@ -67,16 +63,16 @@ def start_new_thread(*args, **kwargs):
     return start(function, fargs, _NO_KWARGS if fkwargs is None else fkwargs)
 
 
-def start(function, args, kwargs, starter=lib.lt_thread_start, gate=None):
+def start(function, args, kwargs, starter=lib.lt_thread_start, hold=None):
     """Run function(*args, **kwargs) on a thread made by starter; return its ident.
 
-    starter is lt_thread_start or a function with its arguments.  gate, if
+    starter is lt_thread_start or a function with its arguments.  hold, if
     given, is a held lock that the new thread acquires before it calls
     function: the caller releases it once it has recorded the thread.
     """
     if sys.is_finalizing():
-        raise _FinalizationError(_SHUTDOWN_MSG)
-    job = _Start(function, args, kwargs, gate)
+        _core.finalizing()
+    job = _Start(function, args, kwargs, hold)
     ident = ffi.new("uint64_t *")
     _handles.add(job.handle)
     rc = starter(_ENTRY, job.handle, ident)
@@ -84,39 +80,37 @@ def start(function, args, kwargs, starter=lib.lt_thread_start, gate=None):
         _handles.discard(job.handle)
         # job and its handle refer to each other: let go of the caller's
         # objects now, not when the cycle collector comes by.
-        job.function = job.args = job.kwargs = job.handle = job.gate = None
-        if rc == lib.LT_ECLOSED:
-            raise _FinalizationError(_SHUTDOWN_MSG)
-        if rc == lib.LT_ENOMEM:
-            raise MemoryError()
-        raise RuntimeError("can't start new thread")
+        job.function = job.args = job.kwargs = job.handle = job.hold = None
+        _core.start_failed(rc)
     if _exiting:
         lib.lt_threads_wait_started(_ENTER_WAIT_US)
     return ident[0]
 
 
+@ffi.def_extern(name="ltpy_bootstrap")
 def bootstrap(arg):
-    """The body of every thread lowthread starts, entered from the C core."""
-    start = ffi.from_handle(arg)
-    _handles.discard(start.handle)
+    """The body of every thread lowthread starts, called by the C core (an
+    extern "Python" function) in the new thread."""
+    job = ffi.from_handle(arg)
+    _handles.discard(job.handle)
     # In Python now: what lt_threads_wait_started() waits for (see at_exit).
     lib.lt_thread_started()
-    start.handle = None  # the cycle start <-> handle ends here
-    start.ident = get_ident()
-    _running.add(start)
+    job.handle = None  # the cycle job <-> handle ends here
+    job.ident = get_ident()
+    _running.add(job)
     try:
-        if start.gate is not None:
-            start.gate.acquire()
-        start.function(*start.args, **start.kwargs)
+        if job.hold is not None:
+            job.hold.acquire()
+        job.function(*job.args, **job.kwargs)
     except SystemExit:
         pass
     except BaseException as exc:
-        _unraisable.report(exc, start.function)
+        _unraisable.report(exc, job.function)
     finally:
         # Leave the count before the function can die, as CPython does: a
         # weakref callback on the function may already look at _count().
-        _running.discard(start)
-        start.function = start.args = start.kwargs = start.gate = None
+        _running.discard(job)
+        job.function = job.args = job.kwargs = job.hold = None
 
 
 def _count():
@@ -127,9 +121,9 @@ def _count():
 def _after_fork_in_child():
     # Only the thread that forked exists in the child.
     me = get_ident()
-    for start in list(_running):
-        if start.ident != me:
-            _running.discard(start)
+    for job in list(_running):
+        if job.ident != me:
+            _running.discard(job)
     _handles.clear()
 
 
@@ -174,17 +168,13 @@ def stack_size(*args, **kwargs):
         raise TypeError("stack_size() takes no keyword arguments")
     if len(args) > 1:
         raise TypeError(f"stack_size() takes at most 1 argument ({len(args)} given)")
-    size = int(operator.index(args[0])) if args else 0  # int(): index(True) is True on 3.9
-    if not -(2 ** 63) <= size < 2 ** 63:
-        raise OverflowError("Python int too large to convert to C ssize_t")
+    size = _core.ssize_t(int(operator.index(args[0])) if args else 0)  # int(): index(True) is True on 3.9
     if size < 0:
         raise ValueError("size must be 0 or a positive value")
     old = lib.lt_stack_size_get()
     rc = lib.lt_stack_size_set(size)
-    if rc == lib.LT_ENOTSUP:
-        raise RuntimeError("setting stack size not supported")
     if rc:
-        raise ValueError(f"size not valid: {size} bytes")
+        _core.check_stack_size(rc, size)
     return old
 
 
@@ -201,7 +191,7 @@ def set_name(name):
         raise ValueError("embedded null character")
     rc = lib.lt_thread_set_name(encoded)
     if rc:
-        _wait.check(rc)
+        _core.check(rc)
 
 
 def _get_name():
@@ -209,5 +199,5 @@ def _get_name():
     buf = ffi.new("char[]", lib.lt_thread_name_max() + 1)
     rc = lib.lt_thread_get_name(buf, len(buf))
     if rc:
-        _wait.check(rc)
+        _core.check(rc)
     return ffi.string(buf).decode("utf-8", "replace")

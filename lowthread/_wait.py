@@ -13,16 +13,14 @@ gives back exactly that (untake).  The record is only right if no handler
 can run between the start of the try block and its first C call: true on
 CPython 3.11 and later, which run handlers only at calls, backward jumps and
 function entries; elsewhere (older CPython, PyPy) the record is cleared
-before the try block (FORGET).
+before the try block (forget_taken).
 """
 
-import errno
-import os
 import signal
 import sys
 
-from ._lowthread import ffi, lib
-from ._timeout import acquire_us
+from ._core import check, timeout_us
+from ._lowthread import lib
 
 OK = lib.LT_OK
 TIMEDOUT = lib.LT_TIMEDOUT
@@ -31,11 +29,14 @@ WAIT_INTR = lib.LT_WAIT_INTR
 
 lock_acquire = lib.ltpy_lock_acquire
 _lock_untake = lib.ltpy_lock_untake
-FORGET = (None if sys.implementation.name == "cpython" and sys.version_info >= (3, 11)
-          else lib.ltpy_forget)
+# lt_py.c's "clear the record of what this thread took", or None where the
+# record cannot be stale (see above).
+forget_taken = (None if sys.implementation.name == "cpython" and sys.version_info >= (3, 11)
+                else lib.ltpy_forget)
 _now_us = lib.lt_monotonic_us
 # The condvar back-end cannot be woken by a signal, so with LT_WAIT_INTR it
-# returns every few milliseconds: worth it only in the main thread.
+# returns every few milliseconds: worth it only in the thread that runs
+# the signal handlers.
 _SLICED = lib.lt_lock_wait_slice_ms() != 0
 
 if hasattr(signal, "pthread_sigmask"):
@@ -48,23 +49,23 @@ else:  # Windows: waits there are not interruptible, LT_INTR never comes.
         pass
 
 
-def _main_ident():
-    import threading
-    return threading.main_thread().ident
+def runs_signal_handlers():
+    """True in the thread that runs the Python signal handlers.
 
-
-def check(rc):
-    """Raise the Python exception for a negative C status."""
-    if rc == lib.LT_ENOMEM:
-        raise MemoryError()
-    if rc == lib.LT_EOVERFLOW:
-        raise OverflowError("Internal lock count overflowed")
-    if rc == lib.LT_ENOTSUP:
-        raise NotImplementedError("not supported on this platform")
-    if rc == lib.LT_ESYS:
-        err = ffi.errno or errno.EINVAL
-        raise OSError(err, os.strerror(err))
-    raise SystemError(f"lowthread C core returned {rc}")
+    Asked of the interpreter itself rather than kept as an ident: signal.signal()
+    refuses to run anywhere else (ValueError) before it looks at its handler
+    (TypeError for None, and nothing is changed).  So the answer follows the
+    interpreter as it is now: after os.fork() from a worker, where that
+    thread becomes the child's main thread; in a subinterpreter, whose threads
+    never run handlers; and whether or not lowthread was imported in the main
+    thread.  It is asked only after a wait was interrupted.
+    """
+    try:
+        signal.signal(signal.SIGINT, None)
+    except ValueError:
+        return False
+    except TypeError:
+        return True
 
 
 def acquire(lk, us, call=lock_acquire, untake=_lock_untake):
@@ -75,8 +76,8 @@ def acquire(lk, us, call=lock_acquire, untake=_lock_untake):
     Returns True on LT_OK, False on LT_TIMEDOUT; other negative statuses
     raise.
     """
-    if FORGET is not None:
-        FORGET()
+    if forget_taken is not None:
+        forget_taken()
     try:
         # A first try without waiting: the uncontended case reads no clock.
         rc = call(lk, 0 if us > 0 else us, WAIT_INTR)
@@ -102,8 +103,8 @@ def lock_methods(cls, wait_forever, try_once, call, untake, doc):
 
     def acquire_(self, blocking=True, timeout=no_timeout):
         if timeout is no_timeout and (blocking is True or blocking is False):
-            if FORGET is not None:
-                FORGET()
+            if forget_taken is not None:
+                forget_taken()
             try:
                 rc = (wait_forever if blocking else try_once)(self._lk)
                 if rc == OK:
@@ -114,7 +115,7 @@ def lock_methods(cls, wait_forever, try_once, call, untake, doc):
             except BaseException:
                 untake(self._lk)
                 raise
-        return timed(self._lk, acquire_us(blocking, timeout), call, untake)
+        return timed(self._lk, timeout_us(blocking, timeout, False), call, untake)
 
     acquire_.__name__ = "acquire"
     acquire_.__qualname__ = f"{cls.__name__}.acquire"
@@ -131,15 +132,13 @@ def resume(lk, us, rc, call, deadline=None):
     flags = WAIT_INTR
     while rc == INTR:
         run_signal_handlers()
-        if _SLICED and flags and lib.lt_get_ident() != _main_ident():
+        if _SLICED and flags and not runs_signal_handlers():
             flags = 0
         if us > 0:
             if deadline is None:
                 deadline = _now_us() + us
             us = max(deadline - _now_us(), 0)
         rc = call(lk, us, flags)
-    if rc == OK:
-        return True
-    if rc == TIMEDOUT:
-        return False
-    check(rc)
+    if rc != OK and rc != TIMEDOUT:
+        check(rc)
+    return rc == OK

@@ -886,6 +886,40 @@ def test_idents_in_forked_child():
     ]), proc
 
 
+SIGNAL_THREAD_SCRIPT = """
+import os, signal, warnings
+warnings.simplefilter("ignore", DeprecationWarning)
+from lowthread import _wait
+before = signal.getsignal(signal.SIGINT)
+print("main", _wait.runs_signal_handlers())
+done = lt.allocate_lock()
+done.acquire()
+def worker():
+    print("worker", _wait.runs_signal_handlers(), flush=True)
+    pid = os.fork()
+    if pid == 0:
+        os.write(1, ("forked-from-worker %s\\n" % _wait.runs_signal_handlers()).encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    done.release()
+lt.start_new_thread(worker, ())
+done.acquire(timeout=10)
+print("handler kept", signal.getsignal(signal.SIGINT) is before)
+"""
+
+
+@pytest.mark.skipif(ORACLE, reason="lowthread's own internals")
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_runs_signal_handlers_follows_the_main_thread():
+    # Only the thread that runs signal handlers keeps a sliced wait
+    # interruptible; after a fork from a worker, that worker is the child's
+    # main thread.  Asking must not change the SIGINT handler.
+    proc = run_py(SIGNAL_THREAD_SCRIPT)
+    assert proc.rc == 0, proc
+    assert sorted(proc.out.splitlines()) == sorted([
+        "main True", "worker False", "forked-from-worker True", "handler kept True"]), proc
+
+
 # ---------------------------------------------------------------------------
 # stack_size (docs/behaviour.md §7)
 
