@@ -1,8 +1,8 @@
 """The blocking part of every acquire: timeouts, signals and the C status codes.
 
-A C wait that a signal interrupts returns LT_INTR instead of waiting on, so
-that the interpreter gets a chance to run the Python-level signal handlers
-(only the main thread ever runs them).  A handler that raises ends the
+A C wait that a signal or interrupt_main() interrupts returns LT_INTR instead
+of waiting on, so that the interpreter gets a chance to run the Python-level
+signal handlers (only the main thread ever runs them).  A handler that raises ends the
 acquire with its exception; otherwise the wait resumes with the time that is
 left, measured from the first attempt.
 
@@ -39,14 +39,31 @@ _now_us = lib.lt_monotonic_us
 # the signal handlers.
 _SLICED = lib.lt_lock_wait_slice_ms() != 0
 
+# Signals whose handlers interrupt_main() could not make pending in the
+# interpreter (see _interrupt): the main thread's interrupted waits run them.
+left_to_waits: set = set()
+
 if hasattr(signal, "pthread_sigmask"):
-    def run_signal_handlers():
+    def _run_pending():
         # An empty mask change is the cheapest call that makes the interpreter
         # run pending handlers now, on CPython and on PyPy alike.
         signal.pthread_sigmask(signal.SIG_BLOCK, ())
-else:  # Windows: waits there are not interruptible, LT_INTR never comes.
-    def run_signal_handlers():
+else:
+    def _run_pending():
+        # Windows: the interpreter runs them at its next check, as this
+        # returns.
         pass
+
+
+def run_signal_handlers():
+    """Run the signal handlers pending for this thread (after LT_INTR)."""
+    _run_pending()
+    if left_to_waits and runs_signal_handlers():
+        while left_to_waits:
+            signum = left_to_waits.pop()
+            handler = signal.getsignal(signum)
+            if callable(handler):
+                handler(signum, sys._getframe(1))
 
 
 def runs_signal_handlers():
