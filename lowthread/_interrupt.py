@@ -10,8 +10,9 @@ pending depends on the interpreter:
   CPython 3.9    a pending call of the binding that runs the handler, since
                  3.9's PyErr_SetInterrupt() knows only SIGINT;
   PyPy           SIGINT: PyPy's own interrupt_main(), which marks it pending
-                 without a signal; any other signal is left to the main
-                 thread's waits (_wait.left_to_waits), which run its handler
+                 without a signal; any other signal's handler runs at once
+                 when the main thread itself calls, and is otherwise left to
+                 the main thread's waits (_wait.left_to_waits), which run it
                  when interrupt_main() ends them, or at the next one that
                  blocks: a PyPy main thread busy elsewhere sees it late.
 """
@@ -36,9 +37,18 @@ def _set_interrupt_ex():
     return fn
 
 
+def _leave_to_main(signum):
+    # Called in the main thread, the handler runs at once, as it would there
+    # for a signal; from another thread, the main thread's waits run it.
+    if _wait.runs_signal_handlers():
+        _wait.run_handler(signum, sys._getframe(3))
+    else:
+        _wait.left_to_waits.add(signum)
+
+
 def _cpython39_pending(signum):
     if lib.ltpy_schedule_handler(signum) != 0:
-        _wait.left_to_waits.add(signum)  # the queue of pending calls is full
+        _leave_to_main(signum)  # the queue of pending calls is full
 
 
 def _pypy_pending(signum):
@@ -46,7 +56,7 @@ def _pypy_pending(signum):
         import _thread
         _thread.interrupt_main()
     else:
-        _wait.left_to_waits.add(signum)
+        _leave_to_main(signum)
 
 
 def _how_to_make_pending():
@@ -67,7 +77,7 @@ def interrupt_main(signum=signal.SIGINT, /):
     there ends to let it run; if the handler is SIG_DFL or SIG_IGN nothing
     happens.  No real signal is sent.
     """
-    signum = c_int(operator.index(signum))
+    signum = c_int(int(operator.index(signum)))  # int(): 3.9 and PyPy keep an IntEnum
     if not 1 <= signum < _NSIG:
         raise ValueError("signal number out of range")
     if signal.getsignal(signum) in (signal.SIG_DFL, signal.SIG_IGN, None):

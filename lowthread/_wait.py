@@ -55,15 +55,19 @@ else:
         pass
 
 
+def run_handler(signum, frame):
+    """Run signum's Python handler in this thread, as a signal's arrival would."""
+    handler = signal.getsignal(signum)
+    if callable(handler):  # not SIG_DFL or SIG_IGN
+        handler(signum, frame)
+
+
 def run_signal_handlers():
     """Run the signal handlers pending for this thread (after LT_INTR)."""
     _run_pending()
     if left_to_waits and runs_signal_handlers():
         while left_to_waits:
-            signum = left_to_waits.pop()
-            handler = signal.getsignal(signum)
-            if callable(handler):
-                handler(signum, sys._getframe(1))
+            run_handler(left_to_waits.pop(), sys._getframe(1))
 
 
 def runs_signal_handlers():
