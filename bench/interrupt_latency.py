@@ -15,8 +15,9 @@ import statistics
 import sys
 import time
 
-import lowthread
 from lowthread._lowthread import ffi, lib
+
+import lowthread
 
 
 class _Arrived(Exception):
