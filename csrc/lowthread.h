@@ -107,8 +107,10 @@ void lt_lock_free(lt_lock_t *lock);
  *  - on Windows, in the main thread (lt_set_main_thread), a console Ctrl-C
  *    or Ctrl-Break: the first such wait installs a console control handler
  *    that interrupts the main thread, then lets the handlers installed
- *    before it (the C runtime's) run as well.  Other threads' waits on
- *    Windows end only through lt_thread_interrupt().
+ *    before it (the C runtime's, which raises SIGINT or SIGBREAK) run as
+ *    well; the interrupted wait returns once they are done (at most 100 ms
+ *    later), so that the caller finds what they did.  Other threads' waits
+ *    on Windows end only through lt_thread_interrupt().
  * The caller acts on it and calls again with the time that remains.  A
  * timeout is never cut short by any of these: a timed wait that returns
  * LT_TIMEDOUT has waited its whole timeout.

@@ -183,15 +183,42 @@ void lt_lock_free(lt_lock_t *lock)
     free(lock);
 }
 
+/* The thread that runs the console control handlers for the last Ctrl-C or
+ * Ctrl-Break, or NULL; only through Interlocked calls. */
+static void *volatile lt__ctrl_thread;
+
 /* The console control handler: Ctrl-C and Ctrl-Break interrupt the main
  * thread.  FALSE lets the handlers installed before it (the C runtime's,
- * which raises SIGINT or SIGBREAK) run too.  Windows runs it in a thread of
- * its own, where lt_interrupt_main() may block briefly. */
+ * which raises SIGINT or SIGBREAK) run too, after it: so the interrupted
+ * wait, before it returns, waits for this thread to end (see
+ * lt__ctrl_handlers_done).  Windows runs it in a thread of its own, where
+ * lt_interrupt_main() may block briefly. */
 static BOOL WINAPI lt__console_ctrl(DWORD event)
 {
-    if (event == CTRL_C_EVENT || event == CTRL_BREAK_EVENT)
+    if (event == CTRL_C_EVENT || event == CTRL_BREAK_EVENT) {
+        HANDLE self = OpenThread(SYNCHRONIZE, FALSE, GetCurrentThreadId());
+        HANDLE old = InterlockedExchangePointer((void *volatile *)&lt__ctrl_thread, self);
+
+        if (old != NULL)
+            CloseHandle(old);
         (void)lt_interrupt_main();
+    }
     return FALSE;
+}
+
+/* In the main thread, as an interrupted wait returns: lets the handlers
+ * that run after the library's (the C runtime's, and through it the signal
+ * handler of a runtime such as CPython, which marks its own handler
+ * pending) finish first, for at most 100 ms, so that the caller finds what
+ * they did. */
+static void lt__ctrl_handlers_done(void)
+{
+    HANDLE t = InterlockedExchangePointer((void *volatile *)&lt__ctrl_thread, NULL);
+
+    if (t != NULL) {
+        WaitForSingleObject(t, 100);
+        CloseHandle(t);
+    }
 }
 
 static INIT_ONCE lt__ctrl_once = INIT_ONCE_STATIC_INIT;
@@ -265,6 +292,8 @@ int lt_lock_acquire(lt_lock_t *lock, int64_t timeout_us, int flags)
         ReleaseSRWLockExclusive(&lock->mu);
         if (w != NULL)
             lt__waiter_unpark(w);
+        if (rc == LT_INTR && lt__waiter_is_main(w))
+            lt__ctrl_handlers_done();
     }
     return rc;
 }
