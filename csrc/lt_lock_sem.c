@@ -17,15 +17,15 @@
  * record (lt__waiter_park), and sleeps in its record's own semaphore,
  * trying the lock's semaphore each time it wakes.  A release reads parked
  * and, after its post, wakes the oldest record parked on the lock, which
- * passes the wake on if it leaves without the token (the interrupt came
- * first).  The lost-wakeup window (a waiter counts itself after the release
- * read parked, and tries before the post) is closed by the waiter reading
- * locked after its try: parked++, the try, the load of locked, and the
- * release's compare-and-swap and load of parked are sequentially
- * consistent, so a waiter that still finds locked set is seen by the
- * release that clears it, and one that finds it clear knows a post is on
- * its way (it yields and tries again).  An uncontended release pays one
- * more plain load.
+ * passes the wake on if it leaves after the release chose it (interrupted,
+ * timed out, or with the token of an earlier release).  The lost-wakeup
+ * window (a waiter counts itself after the release read parked, and tries
+ * before the post) is closed by the waiter reading locked after its try:
+ * parked++, the try, the load of locked, and the release's compare-and-swap
+ * and load of parked are sequentially consistent, so a waiter that still
+ * finds locked set is seen by the release that clears it, and one that
+ * finds it clear knows a post is on its way (it yields and tries again).
+ * An uncontended release pays one more plain load.
  */
 #ifndef _WIN32
 #define _GNU_SOURCE /* sem_clockwait() */
@@ -186,10 +186,12 @@ static int lt__sem_acquire_parked(lt_lock_t *lock, lt__waiter_t *w,
     __atomic_fetch_sub(&lock->parked, 1, __ATOMIC_SEQ_CST);
     lt__waiter_unpark(w);
     /* No post comes for w from here on: it drains its semaphore, and passes
-     * on the wake of a release that chose it for a token it did not take. */
+     * on the wake of a release that chose it after its last try, whatever
+     * that try found: the token of that release is not the one w took, if it
+     * took one (at worst the wake is spurious). */
     while (sem_trywait(&w->wake) == 0)
         ;
-    if (__atomic_load_n(&w->handed, __ATOMIC_SEQ_CST) && rc != LT_OK)
+    if (__atomic_load_n(&w->handed, __ATOMIC_SEQ_CST))
         lt__waiters_wake_one(lock);
     if (rc == LT_ESYS)
         errno = err;

@@ -2512,6 +2512,122 @@ static void test_interrupt_races_release(void)
     lt_lock_free(lock);
 }
 
+
+/* Waiters and releasers on one lock used as a binary semaphore, every wait
+ * interruptible (so parked, on the semaphore back-end, by threads the
+ * library started): each successful release adds a token, each successful
+ * acquire takes one.  At the end the untimed waiters must all come back once
+ * the releasers have released enough: one that a lost wakeup left asleep on
+ * an unlocked lock would never return. */
+struct t_tokens {
+    lt_lock_t *lock;
+    lt_lock_t *mu; /* guards the rest */
+    int stop;
+    int untimed_left; /* untimed waiters not yet back after stop */
+    long released, taken;
+    struct t_latch done;
+};
+
+struct t_tokens_role {
+    struct t_tokens *t;
+    int kind; /* 0: untimed waiter, 1: timed waiter, 2: releaser */
+    unsigned seed;
+};
+
+static unsigned t_rand(unsigned *seed)
+{
+    *seed = *seed * 1103515245u + 12345u;
+    return (*seed >> 16) & 0x7fff;
+}
+
+/* An interruptible wait that goes on through condvar slices. */
+static int t_tokens_wait(lt_lock_t *lock, int64_t timeout_us)
+{
+    int64_t t0 = lt_monotonic_us(), left = timeout_us;
+    int rc;
+
+    for (;;) {
+        rc = lt_lock_acquire(lock, left, LT_WAIT_INTR);
+        if (rc != LT_INTR)
+            return rc;
+        if (timeout_us > 0) {
+            left = timeout_us - (lt_monotonic_us() - t0);
+            if (left <= 0)
+                return LT_TIMEDOUT;
+        }
+    }
+}
+
+static void t_tokens_fn(void *arg)
+{
+    static const int64_t timeouts[] = {0, 10, 100, 500, 2000};
+    struct t_tokens_role *r = arg;
+    struct t_tokens *t = r->t;
+    int stop = 0, rc;
+
+    while (!stop) {
+        if (r->kind == 2) {
+            rc = lt_lock_release(t->lock);
+            CHECK(rc == LT_OK || rc == LT_ENOTLOCKED);
+            CHECK_RC(lt_lock_acquire(t->mu, T_LONG, 0), LT_OK);
+            t->released += rc == LT_OK;
+            stop = t->stop && t->untimed_left == 0;
+            lt_lock_release(t->mu);
+        } else {
+            rc = t_tokens_wait(t->lock, r->kind == 0 ? -1 : timeouts[t_rand(&r->seed) % 5]);
+            CHECK(rc == LT_OK || (r->kind == 1 && rc == LT_TIMEDOUT));
+            CHECK_RC(lt_lock_acquire(t->mu, T_LONG, 0), LT_OK);
+            t->taken += rc == LT_OK;
+            stop = t->stop;
+            if (stop && r->kind == 0)
+                t->untimed_left--;
+            lt_lock_release(t->mu);
+        }
+        if (t_rand(&r->seed) % 4 == 0)
+            t_sleep_us(t_rand(&r->seed) % 50);
+    }
+    t_latch_count_down(&t->done);
+}
+
+static void test_parked_token_handoff(void)
+{
+    enum { NROLES = 8 };
+    static struct t_tokens t;
+    static struct t_tokens_role roles[NROLES];
+    static const int kinds[NROLES] = {0, 0, 0, 1, 1, 1, 2, 2};
+    int i, started = 0;
+
+    t.lock = t_new_held_lock();
+    t.mu = t_new_lock();
+    t.stop = 0;
+    t.untimed_left = 3;
+    t.released = t.taken = 0;
+    t_latch_init(&t.done, NROLES);
+    for (i = 0; i < NROLES; i++) {
+        roles[i].t = &t;
+        roles[i].kind = kinds[i];
+        roles[i].seed = 7u * (unsigned)i + 1u;
+        started += lt_thread_start(t_tokens_fn, &roles[i], NULL) == LT_OK;
+    }
+    CHECK(started == NROLES);
+    if (started != NROLES)
+        return; /* the latch can never open: leak it */
+    t_sleep_us(t_scale(1000000, 200000));
+    CHECK_RC(lt_lock_acquire(t.mu, T_LONG, 0), LT_OK);
+    t.stop = 1;
+    lt_lock_release(t.mu);
+    if (!t_latch_wait(&t.done, T_LONG)) {
+        t_fail(__FILE__, __LINE__, "a waiter never came back: a lost wakeup");
+        return;
+    }
+    printf("    %ld tokens released, %ld taken, lock %s\n", t.released, t.taken,
+           lt_lock_locked(t.lock) ? "locked" : "free");
+    CHECK(t.released - t.taken == (lt_lock_locked(t.lock) ? 0 : 1));
+    t_latch_free(&t.done);
+    lt_lock_free(t.lock);
+    lt_lock_free(t.mu);
+}
+
 /* ---- driver ------------------------------------------------------------------- */
 
 static const struct t_test t_tests[] = {
@@ -2551,6 +2667,7 @@ static const struct t_test t_tests[] = {
     {"interrupt_wakes_main_waits", test_interrupt_wakes_main_waits},
     {"interrupt_thread_by_ident", test_interrupt_thread_by_ident},
     {"interrupt_races_release", test_interrupt_races_release},
+    {"parked_token_handoff", test_parked_token_handoff},
     /* Closes the gate for the rest of the process: keep it last. */
     {"threads_close_from_starting_thread", test_threads_close_from_starting_thread},
 };
