@@ -205,7 +205,8 @@ LT__HIDDEN void lt__waiters_wake_one(const lt_lock_t *lock);
 
 /* The back-end's part (lt_lock_*.c, lt_win32.c): make and destroy a
  * record's wake (init returns LT_OK or LT_ESYS), re-make it in a forked
- * child, and wake a parked record (called under the registry). */
+ * child (lt_common.c for the back-ends whose records have nothing to make),
+ * and wake a parked record (called under the registry). */
 LT__HIDDEN int lt__wake_init(lt__waiter_t *w);
 LT__HIDDEN void lt__wake_fini(lt__waiter_t *w);
 LT__HIDDEN void lt__wake_at_fork_child(lt__waiter_t *w);

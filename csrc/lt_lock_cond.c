@@ -201,22 +201,6 @@ int lt_lock_at_fork_reinit(lt_lock_t *lock)
 
 /* ---- waiter records ------------------------------------------------------------ */
 
-int lt__wake_init(lt__waiter_t *w)
-{
-    (void)w; /* nothing of its own: the lock's condvar wakes it */
-    return LT_OK;
-}
-
-void lt__wake_fini(lt__waiter_t *w)
-{
-    (void)w;
-}
-
-void lt__wake_at_fork_child(lt__waiter_t *w)
-{
-    (void)w;
-}
-
 void lt__wake(lt__waiter_t *w)
 {
     /* The registry keeps the lock alive: w is inside its acquire. */
