@@ -1,9 +1,10 @@
 /*
  * lt_py_entry.h -- the function every thread that lowthread starts runs
  * first, and the pending call that runs a signal's handler for
- * interrupt_main() where the interpreter cannot be told to.  Included by the preamble of the cffi module (build_ffi.py), not
- * compiled on its own: it sits in the module's translation unit, beside the
- * extern "Python" entry point that cffi defines there, and with Python.h.
+ * interrupt_main() where the interpreter cannot be told to.  Included by
+ * the preamble of the cffi module (build_ffi.py), not compiled on its own:
+ * it sits in the module's translation unit, beside the extern "Python"
+ * entry point that cffi defines there, and with Python.h.
  *
  * On CPython it gives the thread its own thread state for its whole life,
  * so that cffi finds one and makes none itself: cffi keeps the states it

@@ -2,9 +2,9 @@
 
 A C wait that a signal or interrupt_main() interrupts returns LT_INTR instead
 of waiting on, so that the interpreter gets a chance to run the Python-level
-signal handlers (only the main thread ever runs them).  A handler that raises ends the
-acquire with its exception; otherwise the wait resumes with the time that is
-left, measured from the first attempt.
+signal handlers (only the main thread ever runs them).  A handler that raises
+ends the acquire with its exception; otherwise the wait resumes with the time
+that is left, measured from the first attempt.
 
 A handler may also run, and raise, just after a C acquire returned LT_OK,
 before Python code can store that result.  The acquires of binding/lt_py.c
