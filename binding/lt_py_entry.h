@@ -1,8 +1,10 @@
 /*
  * lt_py_entry.h -- the function every thread that lowthread starts runs
- * first.  Included by the preamble of the cffi module (build_ffi.py), not
- * compiled on its own: it sits in the module's translation unit, beside the
- * extern "Python" entry point that cffi defines there, and with Python.h.
+ * first, and the pending call that runs a signal's handler for
+ * interrupt_main() where the interpreter cannot be told to.  Included by
+ * the preamble of the cffi module (build_ffi.py), not compiled on its own:
+ * it sits in the module's translation unit, beside the extern "Python"
+ * entry point that cffi defines there, and with Python.h.
  *
  * On CPython it gives the thread its own thread state for its whole life,
  * so that cffi finds one and makes none itself: cffi keeps the states it
@@ -38,6 +40,13 @@ static void ltpy_init(int fork_gate)
 static void ltpy_thread_main(void *arg)
 {
     ltpy_bootstrap(arg);
+}
+
+/* PyPy has no pending calls for a cffi module to make. */
+static int ltpy_schedule_handler(int signum)
+{
+    (void)signum;
+    return -1;
 }
 
 #else
@@ -96,6 +105,45 @@ static void ltpy_thread_main(void *arg)
      * Holding the GIL also keeps any fork out. */
     PyThreadState_Clear(ts); /* may run Python code: __del__, callbacks */
     PyThreadState_DeleteCurrent();
+}
+
+/* Runs, in the main thread, the Python handler that signal.getsignal(signum)
+ * names now, as the interpreter runs a signal's: with the current frame,
+ * its exception raised where the main thread is.  SIG_IGN and SIG_DFL (not
+ * callable) do nothing. */
+static int ltpy_run_handler(void *arg)
+{
+    int signum = (int)(intptr_t)arg;
+    PyObject *signal_mod, *handler, *frame, *result;
+
+    signal_mod = PyImport_ImportModule("signal");
+    if (signal_mod == NULL)
+        return -1;
+    handler = PyObject_CallMethod(signal_mod, "getsignal", "i", signum);
+    Py_DECREF(signal_mod);
+    if (handler == NULL)
+        return -1;
+    if (!PyCallable_Check(handler)) {
+        Py_DECREF(handler);
+        return 0;
+    }
+    frame = (PyObject *)PyEval_GetFrame();
+    result = PyObject_CallFunction(handler, "iO", signum, frame != NULL ? frame : Py_None);
+    Py_DECREF(handler);
+    if (result == NULL)
+        return -1;
+    Py_DECREF(result);
+    return 0;
+}
+
+/* For CPython 3.9, whose PyErr_SetInterrupt() knows only SIGINT: the
+ * handler becomes a pending call, which the main thread runs at its next
+ * check of the eval loop's breaker, waiting or not.  Needs neither the GIL
+ * nor a thread state.  Returns 0, or -1 if the queue of pending calls is
+ * full. */
+static int ltpy_schedule_handler(int signum)
+{
+    return Py_AddPendingCall(ltpy_run_handler, (void *)(intptr_t)signum) == 0 ? 0 : -1;
 }
 
 #endif

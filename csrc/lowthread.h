@@ -33,7 +33,8 @@ extern "C" {
 
 #define LT_OK 0          /* success; for an acquire: the lock is now held */
 #define LT_TIMEDOUT 1    /* the timeout expired (or a try found it held) */
-#define LT_INTR 2        /* a signal interrupted the wait (LT_WAIT_INTR) */
+#define LT_INTR 2        /* a signal or an interrupt call ended the wait
+                            (LT_WAIT_INTR; see "interrupts" below) */
 
 #define LT_EINVAL (-1)     /* an argument is invalid; nothing was changed */
 #define LT_ENOMEM (-2)     /* out of memory; nothing was changed */
@@ -45,6 +46,7 @@ extern "C" {
 #define LT_EDEADLK (-8)    /* a thread tried to join itself */
 #define LT_ENOTOWNER (-9)  /* release of a recursive lock by a non-owner */
 #define LT_EOVERFLOW (-10) /* a recursive lock's count would overflow */
+#define LT_ESRCH (-11)     /* no such thread can be interrupted */
 
 /* ---- limits and build facts -------------------------------------------- */
 
@@ -76,7 +78,8 @@ int64_t lt_monotonic_us(void);
 typedef struct lt_lock_s lt_lock_t;
 
 /* Flags for lt_lock_acquire(). */
-#define LT_WAIT_INTR 1 /* return LT_INTR when a signal interrupts the wait */
+#define LT_WAIT_INTR 1 /* return LT_INTR when a signal or an interrupt call
+                          (lt_thread_interrupt) ends the wait */
 
 /* Creates an unlocked lock and stores it in *lockp.
  * Returns LT_OK, LT_EINVAL (lockp is NULL) or LT_ENOMEM / LT_ESYS (*lockp is
@@ -89,16 +92,28 @@ void lt_lock_free(lt_lock_t *lock);
 
 /* Acquires the lock, waiting at most timeout_us microseconds (see
  * Conventions: < 0 forever, 0 try once).
- * flags is 0 or LT_WAIT_INTR.  Without LT_WAIT_INTR a signal does not end
- * the wait: it goes on with the time that remains.  With LT_WAIT_INTR the
- * call returns LT_INTR when a signal handler ran during the wait, so that
- * the caller can act on it and call again with the time that remains; on
- * the condvar back-end, whose waits signals cannot interrupt, a wait with
- * LT_WAIT_INTR instead returns LT_INTR every LT_SLICE_MS milliseconds (a
- * compile-time setting, 20 by default) so that the caller can look for
- * signals itself.  On Windows, waits cannot be interrupted at all (as in
- * CPython <= 3.13): LT_WAIT_INTR is accepted and ignored there, and the call
- * never returns LT_INTR.
+ * flags is 0 or LT_WAIT_INTR.  Without LT_WAIT_INTR neither a signal nor an
+ * interrupt call ends the wait: it goes on with the time that remains.
+ * With LT_WAIT_INTR (and timeout_us != 0) the call returns LT_INTR, without
+ * the lock, when the wait is ended by
+ *  - an interrupt of the calling thread (lt_thread_interrupt,
+ *    lt_interrupt_main), on every back-end, at once; including one that came
+ *    before the wait began and was not yet reported (see "interrupts");
+ *  - a signal handler that ran during the wait (POSIX): at once on the
+ *    semaphore back-end; the condvar back-end, whose waits a signal cannot
+ *    end, returns LT_INTR every LT_SLICE_MS milliseconds (a compile-time
+ *    setting, 20 by default; see lt_lock_wait_slice_ms) so that the caller
+ *    can look for signals itself;
+ *  - on Windows, in the main thread (lt_set_main_thread), a console Ctrl-C
+ *    or Ctrl-Break: the first such wait installs a console control handler
+ *    that interrupts the main thread, then lets the handlers installed
+ *    before it (the C runtime's, which raises SIGINT or SIGBREAK) run as
+ *    well; the interrupted wait returns once they are done (at most 100 ms
+ *    later), so that the caller finds what they did.  Other threads' waits
+ *    on Windows end only through lt_thread_interrupt().
+ * The caller acts on it and calls again with the time that remains.  A
+ * timeout is never cut short by any of these: a timed wait that returns
+ * LT_TIMEDOUT has waited its whole timeout.
  * Returns LT_OK (acquired), LT_TIMEDOUT (not acquired), LT_INTR (not
  * acquired), LT_EINVAL (lock is NULL or flags unknown) or LT_ESYS. */
 int lt_lock_acquire(lt_lock_t *lock, int64_t timeout_us, int flags);
@@ -107,9 +122,11 @@ int lt_lock_acquire(lt_lock_t *lock, int64_t timeout_us, int flags);
  * told the size of what its objects hold). */
 size_t lt_lock_sizeof(void);
 
-/* 0 when a signal ends a wait with LT_WAIT_INTR at once; otherwise the
- * back-end cannot be woken by a signal, and such a wait returns LT_INTR
- * every that many milliseconds instead (the condvar back-end). */
+/* 0 when a signal ends a wait with LT_WAIT_INTR at once (semaphore) or
+ * signals play no part (Windows); otherwise the back-end cannot be woken by
+ * a signal, and such a wait returns LT_INTR every that many milliseconds
+ * instead (the condvar back-end), which bounds the latency of a signal.
+ * Interrupt calls end a wait at once on every back-end. */
 int lt_lock_wait_slice_ms(void);
 
 /* Releases the lock; any thread may call it.
@@ -295,6 +312,50 @@ int lt_thread_set_done(lt_thread_t *thread);
  * accepted and ignored.  No other thread may use the handle during or
  * after the call. */
 void lt_thread_free(lt_thread_t *thread);
+
+/* ---- interrupts ------------------------------------------------------------ */
+
+/* An interrupt ends the target thread's current wait with LT_WAIT_INTR
+ * (lt_lock_acquire, lt_rlock_acquire, lt_thread_join) with LT_INTR, or, if
+ * the thread is not in such a wait, its next one that blocks (a try, with
+ * a timeout of 0, does not look): an interrupt stays pending until a wait
+ * reports it, and several pending interrupts are reported once.  A wait
+ * that gets the lock (or the join) reports nothing and leaves the interrupt
+ * pending.  Waits without LT_WAIT_INTR never look.  No signal is sent.
+ *
+ * Threads that can be interrupted: the main thread, and every thread that
+ * lt_thread_start() or lt_thread_start_joinable() started, while it runs
+ * fn.  Other threads have no record to interrupt (LT_ESRCH).
+ *
+ * The calls below may be called from any thread at any time, the target
+ * itself included.  They take a mutex, so they are not async-signal-safe:
+ * a signal handler must leave the call to a thread (on Windows a console
+ * control handler runs in a thread of its own, and may call them). */
+
+/* Makes the calling thread the main thread: the one lt_interrupt_main()
+ * interrupts, and, on Windows, the one whose waits Ctrl-C ends.  There is
+ * none until it is called; an embedder calls it once, early, from the
+ * thread it treats as main (its initial thread).  Calling it again moves
+ * the role to the caller; it must not be called while the former main
+ * thread is inside a wait.  In a child made by fork(), the forking thread
+ * (its only thread) is the main thread, if the parent had one, with no
+ * interrupt pending.
+ * Returns LT_OK, or LT_ESYS (the system refused the wait object; nothing
+ * changed). */
+int lt_set_main_thread(void);
+
+/* The main thread's ident (lt_get_ident() in it), or 0 if there is none. */
+uint64_t lt_main_thread(void);
+
+/* Interrupts the thread whose lt_get_ident() is ident (see above).
+ * Returns LT_OK, or LT_ESRCH (no thread with that ident can be
+ * interrupted: not running, or neither the main thread nor one the library
+ * started). */
+int lt_thread_interrupt(uint64_t ident);
+
+/* Interrupts the main thread.  Returns LT_OK, or LT_ESRCH (no main thread:
+ * lt_set_main_thread() was never called). */
+int lt_interrupt_main(void);
 
 /* ---- thread names ---------------------------------------------------------- */
 

@@ -19,3 +19,23 @@ size_t lt__utf8_prefix(const char *s, size_t max)
         n--;
     return n;
 }
+
+#if !defined(LT_USE_SEM)
+/* The condvar and Win32 back-ends wake a record through the condvar of the
+ * lock it waits on: the record has nothing of its own to make. */
+int lt__wake_init(lt__waiter_t *w)
+{
+    (void)w;
+    return LT_OK;
+}
+
+void lt__wake_fini(lt__waiter_t *w)
+{
+    (void)w;
+}
+
+void lt__wake_at_fork_child(lt__waiter_t *w)
+{
+    (void)w;
+}
+#endif

@@ -152,4 +152,64 @@ LT__HIDDEN void lt__os_error_nomem(void);
 LT__HIDDEN void lt__thread_main(void *boot);
 LT__HIDDEN void lt__threads_at_fork_child(void);
 
+/* ---- interrupts: lt_thread.c with the lock back-ends ------------------------
+ *
+ * A thread that lt_thread_interrupt() can reach has a waiter record: the
+ * main thread (lt_set_main_thread), whose record is static, and every thread
+ * the library started, whose record lives in its lt__local while it runs fn.
+ * The records are listed in the registry, and so are those waiting in an
+ * acquire with LT_WAIT_INTR ("parked", with the lock in on).  The interrupter
+ * sets pending and, under the registry (so that the lock cannot be freed
+ * meanwhile), wakes the record's wait with lt__wake(). */
+
+/* What wakes a parked record: its own semaphore on the semaphore back-end
+ * (only a post, a signal or the timeout end a semaphore wait); the condvar
+ * and Win32 back-ends broadcast the condvar of the lock it waits on. */
+#if defined(LT_USE_SEM)
+#include <semaphore.h>
+typedef sem_t lt__wake_t;
+#else
+typedef char lt__wake_t; /* unused */
+#endif
+
+typedef struct lt__waiter_s lt__waiter_t;
+struct lt__waiter_s {
+    uint64_t ident;   /* the thread's lt_get_ident(); written under the registry */
+    int pending;      /* an interrupt not yet reported; __atomic only */
+    int handed;       /* semaphore back-end: a release chose it to wake; __atomic only */
+    const lt_lock_t *on; /* the lock it is parked on, or NULL; registry */
+    lt__waiter_t *next;  /* all records; registry */
+    lt__waiter_t *park_prev, *park_next; /* parked records, oldest first; registry */
+    lt__wake_t wake;
+};
+
+/* The calling thread's record, or NULL if it has none.  Takes no lock. */
+LT__HIDDEN lt__waiter_t *lt__waiter_self(void);
+
+/* 1 if w is the main thread's record. */
+LT__HIDDEN int lt__waiter_is_main(const lt__waiter_t *w);
+
+/* Parks w on lock before a wait with LT_WAIT_INTR, and takes it off after
+ * (the caller must not hold the lock's own mutex: the registry comes
+ * first). */
+LT__HIDDEN void lt__waiter_park(lt__waiter_t *w, const lt_lock_t *lock);
+LT__HIDDEN void lt__waiter_unpark(lt__waiter_t *w);
+
+/* 1 (and cleared) if an interrupt is pending for w. */
+LT__HIDDEN int lt__waiter_take_pending(lt__waiter_t *w);
+
+/* Semaphore back-end: under the registry, chooses the oldest record parked
+ * on lock, marks it handed and wakes it.  Compares the pointer only: the
+ * lock may have been freed since (then no record is parked on it). */
+LT__HIDDEN void lt__waiters_wake_one(const lt_lock_t *lock);
+
+/* The back-end's part (lt_lock_*.c, lt_win32.c): make and destroy a
+ * record's wake (init returns LT_OK or LT_ESYS), re-make it in a forked
+ * child (lt_common.c for the back-ends whose records have nothing to make),
+ * and wake a parked record (called under the registry). */
+LT__HIDDEN int lt__wake_init(lt__waiter_t *w);
+LT__HIDDEN void lt__wake_fini(lt__waiter_t *w);
+LT__HIDDEN void lt__wake_at_fork_child(lt__waiter_t *w);
+LT__HIDDEN void lt__wake(lt__waiter_t *w);
+
 #endif /* LT_INTERNAL_H */

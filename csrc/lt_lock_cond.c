@@ -3,6 +3,11 @@
  * "locked" flag (Apple, whose sem_init() fails, or -DLT_FORCE_CONDVAR; see
  * LT_USE_CONDVAR).  The mutex is held only for a few instructions, never
  * while the lock is held, so any thread may release the lock.
+ *
+ * An interrupt wakes an interruptible wait by broadcasting the lock's
+ * condvar (lt__wake), under the mutex, after it set the record's pending
+ * flag, which the waiter reads under the mutex before each wait.  Signals
+ * cannot end a condvar wait, so such waits still come back every slice.
  */
 #ifndef _WIN32
 #define _GNU_SOURCE
@@ -81,10 +86,17 @@ void lt_lock_free(lt_lock_t *lock)
 int lt_lock_acquire(lt_lock_t *lock, int64_t timeout_us, int flags)
 {
     int64_t deadline = 0, wake = 0;
-    int err = 0, sliced = 0, rc;
+    int err = 0, sliced = 0, interrupted = 0, rc;
+    lt__waiter_t *w = NULL;
 
     if (lock == NULL || (flags & ~LT_WAIT_INTR) != 0)
         return LT_EINVAL;
+    if (timeout_us != 0 && (flags & LT_WAIT_INTR)) {
+        /* Parked before the mutex is taken: the registry comes first. */
+        w = lt__waiter_self();
+        if (w != NULL)
+            lt__waiter_park(w, lock);
+    }
     if (timeout_us > 0)
         deadline = wake = lt__deadline_ns(timeout_us);
     if (timeout_us != 0 && (flags & LT_WAIT_INTR)) {
@@ -100,6 +112,10 @@ int lt_lock_acquire(lt_lock_t *lock, int64_t timeout_us, int flags)
 
     pthread_mutex_lock(&lock->mutex);
     while (lock->locked && timeout_us != 0) {
+        if (w != NULL && lt__waiter_take_pending(w)) {
+            interrupted = 1;
+            break;
+        }
         if (timeout_us < 0 && !sliced) {
             err = pthread_cond_wait(&lock->cond, &lock->mutex);
         } else {
@@ -114,12 +130,16 @@ int lt_lock_acquire(lt_lock_t *lock, int64_t timeout_us, int flags)
     if (!lock->locked) {
         lock->locked = 1;
         rc = LT_OK;
+    } else if (interrupted) {
+        rc = LT_INTR;
     } else if (err != 0 && err != ETIMEDOUT) {
         rc = LT_ESYS;
     } else {
         rc = sliced ? LT_INTR : LT_TIMEDOUT;
     }
     pthread_mutex_unlock(&lock->mutex);
+    if (w != NULL)
+        lt__waiter_unpark(w);
     if (rc == LT_ESYS)
         errno = err;
     return rc;
@@ -177,6 +197,18 @@ int lt_lock_at_fork_reinit(lt_lock_t *lock)
         return lt__status_of(err);
     lock->locked = 0;
     return LT_OK;
+}
+
+/* ---- waiter records ------------------------------------------------------------ */
+
+void lt__wake(lt__waiter_t *w)
+{
+    /* The registry keeps the lock alive: w is inside its acquire. */
+    lt_lock_t *lock = (lt_lock_t *)(uintptr_t)w->on;
+
+    pthread_mutex_lock(&lock->mutex);
+    pthread_cond_broadcast(&lock->cond);
+    pthread_mutex_unlock(&lock->mutex);
 }
 
 #endif /* LT_USE_CONDVAR */

@@ -9,6 +9,23 @@
  * go of its own global lock around every call), so two threads may release
  * at once: the compare-and-swap lets exactly one of them post, so the count
  * never exceeds 1.
+ *
+ * An interruptible wait (LT_WAIT_INTR, by a thread with a waiter record)
+ * cannot sleep in the lock's semaphore: only a post of it would wake the
+ * thread for an interrupt, and that post would be a token another waiter
+ * could take.  It "parks" instead: it counts itself in parked, lists its
+ * record (lt__waiter_park), and sleeps in its record's own semaphore,
+ * trying the lock's semaphore each time it wakes.  A release reads parked
+ * and, after its post, wakes the oldest record parked on the lock, which
+ * passes the wake on if it leaves after the release chose it (interrupted,
+ * timed out, or with the token of an earlier release).  The lost-wakeup
+ * window (a waiter counts itself after the release read parked, and tries
+ * before the post) is closed by the waiter reading locked after its try:
+ * parked++, the try, the load of locked, and the release's compare-and-swap
+ * and load of parked are sequentially consistent, so a waiter that still
+ * finds locked set is seen by the release that clears it, and one that
+ * finds it clear knows a post is on its way (it yields and tries again).
+ * An uncontended release pays one more plain load.
  */
 #ifndef _WIN32
 #define _GNU_SOURCE /* sem_clockwait() */
@@ -20,6 +37,7 @@
 #if defined(LT_USE_SEM)
 
 #include <errno.h>
+#include <sched.h>
 #include <semaphore.h>
 #include <stdlib.h>
 
@@ -41,6 +59,7 @@
 struct lt_lock_s {
     sem_t sem;
     int locked; /* 0 or 1; only through __atomic builtins */
+    int parked; /* parked interruptible waiters; __atomic only */
 };
 
 const char *lt_backend(void)
@@ -75,6 +94,7 @@ int lt_lock_new(lt_lock_t **lockp)
         return LT_ESYS;
     }
     lock->locked = 0;
+    lock->parked = 0;
     *lockp = lock;
     return LT_OK;
 }
@@ -115,15 +135,88 @@ static int lt__sem_wait_until(sem_t *sem, int64_t deadline_ns)
 #endif
 }
 
+/* Waits in w's own semaphore (see the top of the file). */
+static int lt__sem_acquire_parked(lt_lock_t *lock, lt__waiter_t *w,
+                                  int64_t timeout_us, int64_t deadline)
+{
+    int err = 0, rc;
+
+    lt__waiter_park(w, lock);
+    __atomic_fetch_add(&lock->parked, 1, __ATOMIC_SEQ_CST);
+    for (;;) {
+        /* A release that chose w before this try is served by it: the
+         * exchange that reads its mark also makes its post visible. */
+        (void)__atomic_exchange_n(&w->handed, 0, __ATOMIC_SEQ_CST);
+        if (sem_trywait(&lock->sem) == 0) {
+            /* At once: other parked waiters yield while it is clear. */
+            __atomic_store_n(&lock->locked, 1, __ATOMIC_RELEASE);
+            rc = LT_OK;
+            break;
+        }
+        if (errno != EAGAIN && errno != EINTR) {
+            err = errno;
+            rc = LT_ESYS;
+            break;
+        }
+        if (lt__waiter_take_pending(w)) {
+            rc = LT_INTR;
+            break;
+        }
+        if (timeout_us > 0 && lt__now_ns() >= deadline) {
+            rc = LT_TIMEDOUT;
+            break;
+        }
+        if (!__atomic_load_n(&lock->locked, __ATOMIC_SEQ_CST)) {
+            sched_yield(); /* released, its post not yet made (or taken) */
+            continue;
+        }
+        if (timeout_us < 0)
+            err = sem_wait(&w->wake) == 0 ? 0 : errno;
+        else
+            err = lt__sem_wait_until(&w->wake, deadline);
+        if (err == 0 || err == ETIMEDOUT)
+            continue; /* the loop checks the lock, then the clock */
+        if (err == EINTR) {
+            rc = LT_INTR; /* a signal: at once, as in the lock's semaphore */
+            break;
+        }
+        rc = LT_ESYS;
+        break;
+    }
+    __atomic_fetch_sub(&lock->parked, 1, __ATOMIC_SEQ_CST);
+    lt__waiter_unpark(w);
+    /* No post comes for w from here on: it drains its semaphore, and passes
+     * on the wake of a release that chose it after its last try, whatever
+     * that try found: the token of that release is not the one w took, if it
+     * took one (at worst the wake is spurious). */
+    while (sem_trywait(&w->wake) == 0)
+        ;
+    if (__atomic_load_n(&w->handed, __ATOMIC_SEQ_CST))
+        lt__waiters_wake_one(lock);
+    if (rc == LT_ESYS)
+        errno = err;
+    return rc;
+}
+
 int lt_lock_acquire(lt_lock_t *lock, int64_t timeout_us, int flags)
 {
     int64_t deadline = 0;
+    lt__waiter_t *w;
     int err;
 
     if (lock == NULL || (flags & ~LT_WAIT_INTR) != 0)
         return LT_EINVAL;
     if (timeout_us > 0)
         deadline = lt__deadline_ns(timeout_us);
+    if (timeout_us != 0 && (flags & LT_WAIT_INTR)) {
+        if (sem_trywait(&lock->sem) == 0) {
+            __atomic_store_n(&lock->locked, 1, __ATOMIC_RELEASE);
+            return LT_OK;
+        }
+        w = lt__waiter_self();
+        if (w != NULL)
+            return lt__sem_acquire_parked(lock, w, timeout_us, deadline);
+    }
 
     for (;;) {
         if (timeout_us == 0)
@@ -156,22 +249,27 @@ int lt_lock_acquire(lt_lock_t *lock, int64_t timeout_us, int flags)
 
 int lt_lock_release(lt_lock_t *lock)
 {
-    int expected = 1;
+    int expected = 1, parked;
 
     if (lock == NULL)
         return LT_EINVAL;
     if (!__atomic_compare_exchange_n(&lock->locked, &expected, 0, 0,
-                                     __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+                                     __ATOMIC_SEQ_CST, __ATOMIC_ACQUIRE))
         return LT_ENOTLOCKED;
+    /* Read before the post (see the top of the file), since: */
+    parked = __atomic_load_n(&lock->parked, __ATOMIC_SEQ_CST);
     /* A successful sem_post() is the last touch of the lock: a waiter that
      * takes the count may free the lock at once, which sem_post() itself
      * allows for (POSIX lets a semaphore be destroyed as soon as no thread
      * is blocked on it).  A failed one posted nothing, so the lock is still
-     * ours to restore. */
+     * ours to restore.  Waking a parked record needs only the lock's
+     * address. */
     if (sem_post(&lock->sem) != 0) {
         __atomic_store_n(&lock->locked, 1, __ATOMIC_RELEASE);
         return LT_ESYS;
     }
+    if (parked != 0)
+        lt__waiters_wake_one(lock);
     return LT_OK;
 }
 
@@ -189,7 +287,32 @@ int lt_lock_at_fork_reinit(lt_lock_t *lock)
     if (sem_init(&lock->sem, 0, 1) != 0)
         return LT_ESYS;
     __atomic_store_n(&lock->locked, 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&lock->parked, 0, __ATOMIC_RELEASE);
     return LT_OK;
+}
+
+/* ---- waiter records ------------------------------------------------------------ */
+
+int lt__wake_init(lt__waiter_t *w)
+{
+    return sem_init(&w->wake, 0, 0) == 0 ? LT_OK : LT_ESYS;
+}
+
+void lt__wake_fini(lt__waiter_t *w)
+{
+    sem_destroy(&w->wake);
+}
+
+void lt__wake_at_fork_child(lt__waiter_t *w)
+{
+    /* Over the old state, as lt_lock_at_fork_reinit(); cannot fail with
+     * these arguments. */
+    (void)sem_init(&w->wake, 0, 0);
+}
+
+void lt__wake(lt__waiter_t *w)
+{
+    sem_post(&w->wake);
 }
 
 #endif /* LT_USE_SEM */

@@ -1,9 +1,9 @@
 /*
  * lt_thread.c -- threads, the same on every platform: starting them, the
  * start-up gate, the done event of a joinable thread, join-once, the
- * handle's references and fork generations, and the stack size setting,
- * over the small layer that lt_posix.c and lt_win32.c provide (see
- * lt_internal.h).
+ * handle's references and fork generations, the stack size setting, and
+ * the waiter records that interrupts reach, over the small layer that
+ * lt_posix.c and lt_win32.c provide (see lt_internal.h).
  */
 #include <stdlib.h>
 
@@ -16,6 +16,13 @@ static size_t lt__starting;        /* in fn, before lt_thread_started() */
 static size_t lt__waiters;         /* in a wait for the two counts above */
 static size_t lt__stack_size;      /* lt_stack_size_set(); 0: the default */
 static unsigned long lt__fork_gen; /* forks this process descends from */
+static lt__waiter_t *lt__records;  /* every waiter record */
+static lt__waiter_t *lt__parked_head, *lt__parked_tail;
+
+/* The main thread's record: lt_set_main_thread() gives it an ident (and
+ * lt__main_set, read without the registry, says so). */
+static lt__waiter_t lt__main;
+static int lt__main_set; /* __atomic only */
 
 /* What the handle of a joinable thread still owes the system. */
 enum {
@@ -47,6 +54,8 @@ struct lt__boot {
 struct lt__local {
     lt_thread_t *handle; /* NULL for a detached thread */
     int counted;         /* counted in lt__starting; only this thread writes it */
+    int has_waiter;      /* waiter is made and listed */
+    lt__waiter_t waiter;
 };
 
 /* Under the registry: wakes the threads waiting for the start-ups. */
@@ -90,6 +99,7 @@ void lt__thread_main(void *p)
     free(p);
     local.handle = boot.handle;
     local.counted = 0;
+    local.has_waiter = 0;
     /* The gate: once closed, fn is never entered and arg is abandoned. */
     lt__reg_lock();
     admitted = !lt__closed;
@@ -102,10 +112,33 @@ void lt__thread_main(void *p)
     }
     lt__reg_unlock();
     if (admitted) {
+        /* Without a record (the system refused its wake) the thread's
+         * waits only miss lt_thread_interrupt(). */
+        if (lt__wake_init(&local.waiter) == LT_OK) {
+            local.waiter.ident = lt_get_ident();
+            local.waiter.pending = 0;
+            local.waiter.handed = 0;
+            local.waiter.on = NULL;
+            lt__reg_lock();
+            local.waiter.next = lt__records;
+            lt__records = &local.waiter;
+            local.has_waiter = 1;
+            lt__reg_unlock();
+        }
         lt__os_tls_set(&local);
         boot.fn(boot.arg);
         lt_thread_started(); /* fn returned: started up, if not said already */
         lt__os_tls_set(NULL);
+        if (local.has_waiter) {
+            lt__waiter_t **pp;
+
+            lt__reg_lock();
+            for (pp = &lt__records; *pp != &local.waiter; pp = &(*pp)->next)
+                ;
+            *pp = local.waiter.next;
+            lt__reg_unlock();
+            lt__wake_fini(&local.waiter);
+        }
     }
     if (boot.handle != NULL)
         lt__thread_finish(boot.handle);
@@ -448,6 +481,18 @@ static void lt__fork_keep_self(lt_thread_t *self)
         abort();
 }
 
+/* In the forked child: w belongs to the forking thread, which waits on
+ * nothing; listed again. */
+static void lt__waiter_fork_reset(lt__waiter_t *w)
+{
+    lt__wake_at_fork_child(w);
+    __atomic_store_n(&w->pending, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&w->handed, 0, __ATOMIC_RELAXED);
+    w->on = NULL;
+    w->next = lt__records;
+    lt__records = w;
+}
+
 void lt__threads_at_fork_child(void)
 {
     struct lt__local *local = lt__os_tls_get();
@@ -468,6 +513,16 @@ void lt__threads_at_fork_child(void)
         if (local->handle != NULL)
             lt__fork_keep_self(local->handle);
     }
+    /* The records left are the forking thread's own; and it is the main
+     * thread now, the only thread there is (if a main thread was set). */
+    lt__records = NULL;
+    lt__parked_head = lt__parked_tail = NULL;
+    if (__atomic_load_n(&lt__main_set, __ATOMIC_ACQUIRE)) {
+        lt__waiter_fork_reset(&lt__main);
+        LT__STORE(uint64_t, &lt__main.ident, lt_get_ident());
+    }
+    if (local != NULL && local->has_waiter)
+        lt__waiter_fork_reset(&local->waiter);
 }
 
 /* ---- stack size ------------------------------------------------------------ */
@@ -490,4 +545,140 @@ int lt_stack_size_set(size_t size)
     lt__stack_size = size;
     lt__reg_unlock();
     return LT_OK;
+}
+
+/* ---- interrupts ---------------------------------------------------------------- */
+
+lt__waiter_t *lt__waiter_self(void)
+{
+    struct lt__local *local;
+
+    if (__atomic_load_n(&lt__main_set, __ATOMIC_ACQUIRE)
+        && LT__LOAD(uint64_t, &lt__main.ident) == lt_get_ident())
+        return &lt__main;
+    local = lt__os_tls_get();
+    return local != NULL && local->has_waiter ? &local->waiter : NULL;
+}
+
+int lt__waiter_is_main(const lt__waiter_t *w)
+{
+    return w == &lt__main;
+}
+
+void lt__waiter_park(lt__waiter_t *w, const lt_lock_t *lock)
+{
+    lt__reg_lock();
+    w->on = lock;
+    w->park_next = NULL;
+    w->park_prev = lt__parked_tail;
+    if (lt__parked_tail != NULL)
+        lt__parked_tail->park_next = w;
+    else
+        lt__parked_head = w;
+    lt__parked_tail = w;
+    lt__reg_unlock();
+}
+
+void lt__waiter_unpark(lt__waiter_t *w)
+{
+    lt__reg_lock();
+    if (w->park_prev != NULL)
+        w->park_prev->park_next = w->park_next;
+    else
+        lt__parked_head = w->park_next;
+    if (w->park_next != NULL)
+        w->park_next->park_prev = w->park_prev;
+    else
+        lt__parked_tail = w->park_prev;
+    w->on = NULL;
+    lt__reg_unlock();
+}
+
+int lt__waiter_take_pending(lt__waiter_t *w)
+{
+    return __atomic_exchange_n(&w->pending, 0, __ATOMIC_ACQ_REL);
+}
+
+void lt__waiters_wake_one(const lt_lock_t *lock)
+{
+    lt__waiter_t *w;
+
+    lt__reg_lock();
+    for (w = lt__parked_head; w != NULL; w = w->park_next) {
+        if (w->on == lock) {
+            __atomic_store_n(&w->handed, 1, __ATOMIC_RELEASE);
+            lt__wake(w);
+            break;
+        }
+    }
+    lt__reg_unlock();
+}
+
+int lt_set_main_thread(void)
+{
+    int rc = LT_OK;
+
+    lt__reg_lock();
+    if (!__atomic_load_n(&lt__main_set, __ATOMIC_RELAXED)) {
+        rc = lt__wake_init(&lt__main);
+        if (rc == LT_OK) {
+            lt__main.next = lt__records;
+            lt__records = &lt__main;
+        }
+    }
+    if (rc == LT_OK) {
+        LT__STORE(uint64_t, &lt__main.ident, lt_get_ident());
+        __atomic_store_n(&lt__main_set, 1, __ATOMIC_RELEASE);
+    }
+    lt__reg_unlock();
+    return rc;
+}
+
+uint64_t lt_main_thread(void)
+{
+    return __atomic_load_n(&lt__main_set, __ATOMIC_ACQUIRE)
+               ? LT__LOAD(uint64_t, &lt__main.ident)
+               : 0;
+}
+
+/* Under the registry. */
+static void lt__interrupt(lt__waiter_t *w)
+{
+    /* Set before the wake: a wait checks it before it sleeps, so it either
+     * sees it or is woken. */
+    __atomic_store_n(&w->pending, 1, __ATOMIC_SEQ_CST);
+    if (w->on != NULL)
+        lt__wake(w);
+}
+
+int lt_thread_interrupt(uint64_t ident)
+{
+    lt__waiter_t *w;
+
+    lt__reg_lock();
+    /* The main record first: after lt_set_main_thread() in a thread the
+     * library started, the thread has two, and its waits use that one. */
+    w = __atomic_load_n(&lt__main_set, __ATOMIC_RELAXED) && lt__main.ident == ident
+            ? &lt__main
+            : NULL;
+    if (w == NULL)
+        for (w = lt__records; w != NULL && w->ident != ident; w = w->next)
+            ;
+    if (w != NULL)
+        lt__interrupt(w);
+    lt__reg_unlock();
+    return w != NULL ? LT_OK : LT_ESRCH;
+}
+
+int lt_interrupt_main(void)
+{
+    int rc = LT_ESRCH;
+
+    lt__reg_lock();
+    if (__atomic_load_n(&lt__main_set, __ATOMIC_RELAXED)) {
+        lt__interrupt(&lt__main);
+        rc = LT_OK;
+    }
+    lt__reg_unlock();
+    return rc;
 }

@@ -8,9 +8,13 @@
  * with MSVC and with mingw-w64; thread names need Windows 10 1607 (looked
  * up at run time).
  *
- * Waits on Windows cannot be interrupted: LT_WAIT_INTR is accepted and
- * ignored, as CPython <= 3.13 ignores intr_flag in thread_nt.h.  Ctrl-C is
- * seen by the caller only when the wait ends (acquired or timed out).
+ * A wait with LT_WAIT_INTR ends with LT_INTR when the thread is
+ * interrupted (lt_thread_interrupt): the interrupter broadcasts the
+ * condition variable of the lock the thread waits on, after it set the
+ * record's pending flag, which the waiter reads under the lock's SRWLOCK.
+ * The main thread's first such wait installs a console control handler
+ * that interrupts it on Ctrl-C and Ctrl-Break, as CPython 3.14 makes its
+ * main thread's lock waits wait on the SIGINT event too.
  */
 #ifdef _WIN32
 
@@ -146,7 +150,7 @@ size_t lt_lock_sizeof(void)
 
 int lt_lock_wait_slice_ms(void)
 {
-    return 0; /* waits are not interruptible here; they never return LT_INTR */
+    return 0; /* no signals: only interrupts end a wait, at once */
 }
 
 static void lt__lock_init(lt_lock_t *lock)
@@ -179,14 +183,64 @@ void lt_lock_free(lt_lock_t *lock)
     free(lock);
 }
 
+/* The thread that runs the console control handlers for the last Ctrl-C or
+ * Ctrl-Break, or NULL; only through Interlocked calls. */
+static void *volatile lt__ctrl_thread;
+
+/* The console control handler: Ctrl-C and Ctrl-Break interrupt the main
+ * thread.  FALSE lets the handlers installed before it (the C runtime's,
+ * which raises SIGINT or SIGBREAK) run too, after it: so the interrupted
+ * wait, before it returns, waits for this thread to end (see
+ * lt__ctrl_handlers_done).  Windows runs it in a thread of its own, where
+ * lt_interrupt_main() may block briefly. */
+static BOOL WINAPI lt__console_ctrl(DWORD event)
+{
+    if (event == CTRL_C_EVENT || event == CTRL_BREAK_EVENT) {
+        HANDLE self = OpenThread(SYNCHRONIZE, FALSE, GetCurrentThreadId());
+        HANDLE old = InterlockedExchangePointer((void *volatile *)&lt__ctrl_thread, self);
+
+        if (old != NULL)
+            CloseHandle(old);
+        (void)lt_interrupt_main();
+    }
+    return FALSE;
+}
+
+/* In the main thread, as an interrupted wait returns: lets the handlers
+ * that run after the library's (the C runtime's, and through it the signal
+ * handler of a runtime such as CPython, which marks its own handler
+ * pending) finish first, for at most 100 ms, so that the caller finds what
+ * they did. */
+static void lt__ctrl_handlers_done(void)
+{
+    HANDLE t = InterlockedExchangePointer((void *volatile *)&lt__ctrl_thread, NULL);
+
+    if (t != NULL) {
+        WaitForSingleObject(t, 100);
+        CloseHandle(t);
+    }
+}
+
+static INIT_ONCE lt__ctrl_once = INIT_ONCE_STATIC_INIT;
+
+static BOOL CALLBACK lt__ctrl_install(PINIT_ONCE once, PVOID param, PVOID *ctx)
+{
+    (void)once;
+    (void)param;
+    (void)ctx;
+    /* A process without a console fails here; it has no Ctrl-C to see. */
+    (void)SetConsoleCtrlHandler(lt__console_ctrl, TRUE);
+    return TRUE;
+}
+
 int lt_lock_acquire(lt_lock_t *lock, int64_t timeout_us, int flags)
 {
     lt__deadline_t deadline;
+    lt__waiter_t *w = NULL;
     int rc;
 
     if (lock == NULL || (flags & ~LT_WAIT_INTR) != 0)
         return LT_EINVAL;
-    /* LT_WAIT_INTR is ignored: Windows waits are not interruptible. */
 
     AcquireSRWLockExclusive(&lock->mu);
     if (!lock->locked) {
@@ -197,6 +251,17 @@ int lt_lock_acquire(lt_lock_t *lock, int64_t timeout_us, int flags)
     if (timeout_us == 0) {
         ReleaseSRWLockExclusive(&lock->mu);
         return LT_TIMEDOUT;
+    }
+    if (flags & LT_WAIT_INTR) {
+        w = lt__waiter_self();
+        if (w != NULL) {
+            /* Parked outside mu: the registry comes first. */
+            ReleaseSRWLockExclusive(&lock->mu);
+            if (lt__waiter_is_main(w))
+                InitOnceExecuteOnce(&lt__ctrl_once, lt__ctrl_install, NULL, NULL);
+            lt__waiter_park(w, lock);
+            AcquireSRWLockExclusive(&lock->mu);
+        }
     }
     /* Set after the call began, so the wait lasts at least timeout_us from
      * any clock reading the caller took before the call. */
@@ -209,6 +274,10 @@ int lt_lock_acquire(lt_lock_t *lock, int64_t timeout_us, int flags)
             rc = LT_OK;
             break;
         }
+        if (w != NULL && lt__waiter_take_pending(w)) {
+            rc = LT_INTR;
+            break;
+        }
         rc = lt__deadline_wait(&deadline, &lock->cv, &lock->mu);
         if (rc != LT_OK)
             break;
@@ -216,9 +285,15 @@ int lt_lock_acquire(lt_lock_t *lock, int64_t timeout_us, int flags)
     if (rc == LT_ESYS) {
         DWORD err = GetLastError();
         ReleaseSRWLockExclusive(&lock->mu);
+        if (w != NULL)
+            lt__waiter_unpark(w);
         SetLastError(err);
     } else {
         ReleaseSRWLockExclusive(&lock->mu);
+        if (w != NULL)
+            lt__waiter_unpark(w);
+        if (rc == LT_INTR && lt__waiter_is_main(w))
+            lt__ctrl_handlers_done();
     }
     return rc;
 }
@@ -255,6 +330,18 @@ int lt_lock_locked(const lt_lock_t *lock)
     locked = l->locked;
     ReleaseSRWLockShared(&l->mu);
     return locked != 0;
+}
+
+/* ---- waiter records ------------------------------------------------------------ */
+
+void lt__wake(lt__waiter_t *w)
+{
+    /* The registry keeps the lock alive: w is inside its acquire. */
+    lt_lock_t *lock = (lt_lock_t *)(uintptr_t)w->on;
+
+    AcquireSRWLockExclusive(&lock->mu);
+    WakeAllConditionVariable(&lock->cv);
+    ReleaseSRWLockExclusive(&lock->mu);
 }
 
 int lt_lock_at_fork_reinit(lt_lock_t *lock)

@@ -1,20 +1,35 @@
-"""interrupt_main(): schedule a signal's Python handler in the main thread."""
+"""interrupt_main(): a signal's Python handler in the main thread, and its wait woken.
+
+Two things happen, in this order: the handler is made pending for the main
+thread, as a signal's arrival would make it, and the C core interrupts the
+main thread's lowthread wait, which then returns to Python to let it run
+(lt_interrupt_main).  No real signal is sent.  How the handler is made
+pending depends on the interpreter:
+
+  CPython 3.10+  PyErr_SetInterruptEx(signum), the interpreter's own call;
+  CPython 3.9    a pending call of the binding that runs the handler, since
+                 3.9's PyErr_SetInterrupt() knows only SIGINT;
+  PyPy           SIGINT: PyPy's own interrupt_main(), which marks it pending
+                 without a signal; any other signal's handler runs at once
+                 when the main thread itself calls, and is otherwise left to
+                 the main thread's waits (_wait.left_to_waits), which run it
+                 when interrupt_main() ends them, or at the next one that
+                 blocks: a PyPy main thread busy elsewhere sees it late.
+"""
 
 import operator
 import signal
 import sys
 
+from . import _wait
 from ._core import c_int
+from ._lowthread import lib
 
 _NSIG = getattr(signal, "NSIG", 65)
 
 
 def _set_interrupt_ex():
-    # CPython's own PyErr_SetInterruptEx (stable ABI, 3.10+) does exactly what
-    # the documentation asks: mark the signal pending and wake the eval loop,
-    # without sending a real signal.  The import is deferred: ctypes is large.
-    if sys.implementation.name != "cpython" or sys.version_info < (3, 10):
-        return None
+    # The import is deferred: ctypes is large.
     import ctypes
     fn = ctypes.pythonapi.PyErr_SetInterruptEx
     fn.argtypes = [ctypes.c_int]
@@ -22,26 +37,61 @@ def _set_interrupt_ex():
     return fn
 
 
-_native: list = []
+def _leave_to_main(signum):
+    # Called in the main thread, the handler runs at once, as it would there
+    # for a signal; from another thread, the main thread's waits run it.
+    if _wait.runs_signal_handlers():
+        _wait.run_handler(signum, sys._getframe(3))
+    else:
+        _wait.left_to_waits.add(signum)
+
+
+def _cpython39_pending(signum):
+    if lib.ltpy_schedule_handler(signum) != 0:
+        _leave_to_main(signum)  # the queue of pending calls is full
+
+
+def _pypy_pending(signum):
+    if signum == signal.SIGINT:
+        import _thread
+        _thread.interrupt_main()
+    else:
+        _leave_to_main(signum)
+
+
+def _how_to_make_pending():
+    if sys.implementation.name != "cpython":
+        return _pypy_pending
+    if sys.version_info >= (3, 10):
+        return _set_interrupt_ex()
+    return _cpython39_pending
+
+
+_make_pending: list = []
 
 
 def interrupt_main(signum=signal.SIGINT, /):
     """Simulate the arrival of signal signum (default SIGINT) in the main thread.
 
-    The signal's Python handler runs in the main thread; if the handler is
-    SIG_DFL or SIG_IGN nothing happens.  No real signal is sent.
+    The signal's Python handler runs in the main thread, and a lowthread wait
+    there ends to let it run; if the handler is SIG_DFL or SIG_IGN nothing
+    happens.  No real signal is sent.
     """
-    signum = c_int(operator.index(signum))
+    signum = c_int(int(operator.index(signum)))  # int(): 3.9 and PyPy keep an IntEnum
     if not 1 <= signum < _NSIG:
         raise ValueError("signal number out of range")
-    if not _native:
-        _native.append(_set_interrupt_ex())
-    if _native[0] is not None:
-        _native[0](signum)
-        return
-    # Elsewhere (PyPy, CPython 3.9) a real signal raised in this thread runs
-    # the interpreter's own C handler, which marks the Python handler pending
-    # for the main thread exactly as above.
     if signal.getsignal(signum) in (signal.SIG_DFL, signal.SIG_IGN, None):
         return
-    signal.raise_signal(signum)
+    if not _make_pending:
+        _make_pending.append(_how_to_make_pending())
+    _make_pending[0](signum)
+    # LT_ESRCH: lowthread was first imported in another thread, so the core
+    # has no main thread to wake; the handler still runs when it can.
+    lib.lt_interrupt_main()
+
+
+# The C core interrupts the thread that says it is the main thread (and, in
+# a child forked from another thread, the forking one, as the interpreters
+# do); the thread that runs the signal handlers is the one to say so.
+if _wait.runs_signal_handlers():
+    lib.lt_set_main_thread()

@@ -1,10 +1,10 @@
 """The blocking part of every acquire: timeouts, signals and the C status codes.
 
-A C wait that a signal interrupts returns LT_INTR instead of waiting on, so
-that the interpreter gets a chance to run the Python-level signal handlers
-(only the main thread ever runs them).  A handler that raises ends the
-acquire with its exception; otherwise the wait resumes with the time that is
-left, measured from the first attempt.
+A C wait that a signal or interrupt_main() interrupts returns LT_INTR instead
+of waiting on, so that the interpreter gets a chance to run the Python-level
+signal handlers (only the main thread ever runs them).  A handler that raises
+ends the acquire with its exception; otherwise the wait resumes with the time
+that is left, measured from the first attempt.
 
 A handler may also run, and raise, just after a C acquire returned LT_OK,
 before Python code can store that result.  The acquires of binding/lt_py.c
@@ -39,14 +39,35 @@ _now_us = lib.lt_monotonic_us
 # the signal handlers.
 _SLICED = lib.lt_lock_wait_slice_ms() != 0
 
+# Signals whose handlers interrupt_main() could not make pending in the
+# interpreter (see _interrupt): the main thread's interrupted waits run them.
+left_to_waits: set = set()
+
 if hasattr(signal, "pthread_sigmask"):
-    def run_signal_handlers():
+    def _run_pending():
         # An empty mask change is the cheapest call that makes the interpreter
         # run pending handlers now, on CPython and on PyPy alike.
         signal.pthread_sigmask(signal.SIG_BLOCK, ())
-else:  # Windows: waits there are not interruptible, LT_INTR never comes.
-    def run_signal_handlers():
+else:
+    def _run_pending():
+        # Windows: the interpreter runs them at its next check, as this
+        # returns.
         pass
+
+
+def run_handler(signum, frame):
+    """Run signum's Python handler in this thread, as a signal's arrival would."""
+    handler = signal.getsignal(signum)
+    if callable(handler):  # not SIG_DFL or SIG_IGN
+        handler(signum, frame)
+
+
+def run_signal_handlers():
+    """Run the signal handlers pending for this thread (after LT_INTR)."""
+    _run_pending()
+    if left_to_waits and runs_signal_handlers():
+        while left_to_waits:
+            run_handler(left_to_waits.pop(), sys._getframe(1))
 
 
 def runs_signal_handlers():

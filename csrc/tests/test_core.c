@@ -2168,6 +2168,466 @@ static void test_threads_close_from_starting_thread(void)
     t_startup_free(&st);
 }
 
+
+/* ---- interrupts ------------------------------------------------------------------ */
+
+/* 1 on the condvar back-end, whose LT_WAIT_INTR waits also end every slice. */
+static int t_sliced(void)
+{
+    return lt_lock_wait_slice_ms() != 0;
+}
+
+/* Ends a pending interrupt of the calling thread, if any, so that the next
+ * test starts without one.  Returns 1 if one was pending. */
+static int t_drain_interrupt(void)
+{
+    return lt_lock_acquire(t_never, 1, LT_WAIT_INTR) == LT_INTR;
+}
+
+/* A thread that, after delay_us, releases release (if not NULL) and
+ * interrupts target (0: the main thread), in that order or, with
+ * interrupt_first, the other. */
+struct t_intr_job {
+    lt_lock_t *mu; /* guards sent_at */
+    lt_lock_t *release;
+    int interrupt_first;
+    uint64_t target;
+    int64_t delay_us;
+    int64_t sent_at; /* 0 until the interrupt is about to be sent */
+    int rc;
+    struct t_latch done;
+};
+
+static void t_intr_later(void *arg)
+{
+    struct t_intr_job *job = arg;
+
+    t_sleep_us(job->delay_us);
+    if (job->release != NULL && !job->interrupt_first)
+        lt_lock_release(job->release);
+    CHECK_RC(lt_lock_acquire(job->mu, T_LONG, 0), LT_OK);
+    job->sent_at = lt_monotonic_us();
+    lt_lock_release(job->mu);
+    job->rc = job->target != 0 ? lt_thread_interrupt(job->target) : lt_interrupt_main();
+    if (job->release != NULL && job->interrupt_first)
+        lt_lock_release(job->release);
+    t_latch_count_down(&job->done);
+}
+
+static int t_intr_start(struct t_intr_job *job, uint64_t target, lt_lock_t *release,
+                        int64_t delay_us)
+{
+    int rc;
+
+    job->mu = t_new_lock();
+    job->release = release; /* interrupt_first is the caller's to set */
+    job->target = target;
+    job->delay_us = delay_us;
+    job->sent_at = 0;
+    job->rc = 99;
+    t_latch_init(&job->done, 1);
+    rc = lt_thread_start(t_intr_later, job, NULL);
+    if (rc != LT_OK)
+        lt_lock_free(job->mu);
+    CHECK_RC(rc, LT_OK);
+    return rc == LT_OK;
+}
+
+static int64_t t_intr_sent_at(struct t_intr_job *job)
+{
+    int64_t at;
+
+    CHECK_RC(lt_lock_acquire(job->mu, T_LONG, 0), LT_OK);
+    at = job->sent_at;
+    lt_lock_release(job->mu);
+    return at;
+}
+
+/* Returns the interrupter's status, or 99 if it did not finish. */
+static int t_intr_finish(struct t_intr_job *job)
+{
+    if (!t_latch_wait(&job->done, T_LONG)) {
+        t_fail(__FILE__, __LINE__, "the interrupting thread did not finish");
+        return 99;
+    }
+    t_latch_free(&job->done);
+    lt_lock_free(job->mu);
+    return job->rc;
+}
+
+/* What a test waits on: an interruptible wait of obj for timeout_us. */
+typedef int (*t_wait_fn)(void *obj, int64_t timeout_us);
+
+static int t_wait_lock(void *obj, int64_t timeout_us)
+{
+    return lt_lock_acquire(obj, timeout_us, LT_WAIT_INTR);
+}
+
+static int t_wait_rlock(void *obj, int64_t timeout_us)
+{
+    return lt_rlock_acquire(obj, timeout_us, LT_WAIT_INTR);
+}
+
+static int t_wait_join(void *obj, int64_t timeout_us)
+{
+    return lt_thread_join(obj, timeout_us, LT_WAIT_INTR);
+}
+
+/* Waits (timeout_us < 0: untimed) until a wait ends otherwise than by a
+ * condvar slice that came before the interrupt was sent; stores the time
+ * from the sending to the return in *latency (-1 if none was sent). */
+static int t_wait_interrupted(struct t_intr_job *job, t_wait_fn wait, void *obj,
+                              int64_t timeout_us, int64_t *latency)
+{
+    int64_t t0 = lt_monotonic_us(), now, sent;
+    int rc;
+
+    *latency = -1;
+    for (;;) {
+        now = lt_monotonic_us();
+        rc = wait(obj, timeout_us < 0 ? -1 : (t0 + timeout_us > now ? t0 + timeout_us - now : 0));
+        now = lt_monotonic_us();
+        sent = t_intr_sent_at(job);
+        if (sent != 0)
+            *latency = now - sent;
+        if (rc != LT_INTR || sent != 0 || !t_sliced() || now - t0 > T_LONG)
+            return rc;
+    }
+}
+
+static void test_interrupt_calls(void)
+{
+    lt_lock_t *held = t_new_held_lock(), *free_lock = t_new_lock();
+    int64_t t0, elapsed;
+
+    /* No main thread yet (no test before this one sets it). */
+    CHECK(lt_main_thread() == 0);
+    CHECK_RC(lt_interrupt_main(), LT_ESRCH);
+    CHECK_RC(lt_thread_interrupt(lt_get_ident()), LT_ESRCH);
+    CHECK_RC(lt_thread_interrupt(0), LT_ESRCH);
+    CHECK(LT_ESRCH < 0 && LT_ESRCH != LT_EOVERFLOW);
+    CHECK_RC(lt_set_main_thread(), LT_OK);
+    CHECK(lt_main_thread() == lt_get_ident());
+    CHECK_RC(lt_set_main_thread(), LT_OK); /* again, from the same thread */
+    CHECK(lt_main_thread() == lt_get_ident());
+
+    /* Pending until a blocking wait with LT_WAIT_INTR reports it; twice is
+     * reported once; a try and a wait without the flag do not look. */
+    CHECK_RC(lt_interrupt_main(), LT_OK);
+    CHECK_RC(lt_thread_interrupt(lt_get_ident()), LT_OK);
+    CHECK_RC(lt_lock_acquire(held, 0, LT_WAIT_INTR), LT_TIMEDOUT);
+    t0 = lt_monotonic_us();
+    CHECK_RC(lt_lock_acquire(held, 30000, 0), LT_TIMEDOUT);
+    CHECK(lt_monotonic_us() - t0 >= 30000);
+    t0 = lt_monotonic_us();
+    CHECK_RC(lt_lock_acquire(held, T_LONG, LT_WAIT_INTR), LT_INTR);
+    elapsed = lt_monotonic_us() - t0;
+    if (elapsed > T_SLOP)
+        t_fail(__FILE__, __LINE__, "a pending interrupt ended a wait after %lld us",
+               (long long)elapsed);
+    CHECK(lt_lock_locked(held) == 1);
+    /* Reported: the next wait (shorter than a condvar slice) times out. */
+    t0 = lt_monotonic_us();
+    CHECK_RC(lt_lock_acquire(held, 10000, LT_WAIT_INTR), LT_TIMEDOUT);
+    CHECK(lt_monotonic_us() - t0 >= 10000);
+
+    /* A wait that gets the lock leaves the interrupt pending. */
+    CHECK_RC(lt_interrupt_main(), LT_OK);
+    CHECK_RC(lt_lock_acquire(free_lock, T_LONG, LT_WAIT_INTR), LT_OK);
+    CHECK_RC(lt_lock_release(free_lock), LT_OK);
+    CHECK(t_drain_interrupt() == 1);
+    CHECK(t_drain_interrupt() == 0);
+    lt_lock_free(held);
+    lt_lock_free(free_lock);
+}
+
+/* The main thread's waits of every kind end promptly when another thread
+ * interrupts it, and only then: the lock is not taken. */
+static void test_interrupt_wakes_main_waits(void)
+{
+    static const char *const names[] = {"lock, untimed", "lock, 60 s", "rlock, untimed",
+                                        "rlock, 60 s", "join, untimed"};
+    lt_lock_t *held = t_new_held_lock();
+    lt_rlock_t *rlock = NULL;
+    struct t_join_job jj;
+    lt_thread_t *h;
+    int i;
+
+    CHECK_RC(lt_rlock_new(&rlock), LT_OK);
+    t_join_job_init(&jj, 0);
+    h = t_start_joinable(&jj);
+    for (i = 0; i < 5; i++) {
+        static struct t_intr_job job;
+        t_wait_fn wait = i < 2 ? t_wait_lock : i < 4 ? t_wait_rlock : t_wait_join;
+        void *obj = i < 2 ? (void *)held : i < 4 ? (void *)rlock : (void *)h;
+        int64_t timeout = i == 1 || i == 3 ? 60 * T_SEC : -1, latency;
+        struct t_peer p;
+        int rc;
+
+        if (i == 2 && !t_peer_start(&p, rlock))
+            break;
+        if (i == 2)
+            CHECK_RC(t_peer_do(&p, T_PEER_ACQUIRE, T_LONG), LT_OK);
+        if (!t_intr_start(&job, 0, NULL, 50000))
+            break;
+        rc = t_wait_interrupted(&job, wait, obj, timeout, &latency);
+        CHECK_RC(t_intr_finish(&job), LT_OK);
+        CHECK_RC(rc, LT_INTR);
+        printf("    %s: LT_INTR %lld us after the interrupt\n", names[i], (long long)latency);
+        if (latency < 0 || latency > T_SLOP)
+            t_fail(__FILE__, __LINE__, "%s: LT_INTR %lld us after the interrupt", names[i],
+                   (long long)latency);
+        t_drain_interrupt(); /* a condvar slice may have come just before it */
+        if (i == 3) {
+            CHECK(lt_rlock_owner(rlock) != lt_get_ident());
+            CHECK_RC(t_peer_do(&p, T_PEER_RELEASE, T_LONG), LT_OK);
+            t_peer_stop(&p);
+        }
+    }
+    CHECK(lt_lock_locked(held) == 1);
+    CHECK(lt_thread_is_done(h) == 0);
+    lt_lock_release(jj.gate);
+    CHECK_RC(lt_thread_join(h, T_LONG, 0), LT_OK);
+    lt_thread_free(h);
+    t_join_job_free(&jj);
+    lt_rlock_free(rlock);
+    lt_lock_free(held);
+}
+
+/* A thread the library started, waiting on a lock with LT_WAIT_INTR. */
+struct t_intr_waiter {
+    lt_lock_t *lock;
+    lt_lock_t *sent; /* held until it is interrupted; NULL: never */
+    int64_t timeout_us;
+    int rc;
+    int64_t returned_at;
+};
+
+static void t_intr_waiter_fn(void *arg)
+{
+    struct t_intr_waiter *wt = arg;
+    int64_t t0 = lt_monotonic_us(), left = wt->timeout_us;
+
+    /* A condvar slice before the interrupt is no interrupt: it waits on
+     * with the time left. */
+    for (;;) {
+        wt->rc = lt_lock_acquire(wt->lock, left, LT_WAIT_INTR);
+        left = wt->timeout_us - (lt_monotonic_us() - t0);
+        if (wt->rc != LT_INTR || !t_sliced() || left <= 0
+            || (wt->sent != NULL && !lt_lock_locked(wt->sent)))
+            break;
+    }
+    wt->returned_at = lt_monotonic_us();
+}
+
+static void test_interrupt_thread_by_ident(void)
+{
+    static struct t_intr_waiter a, b;
+    lt_lock_t *lock = t_new_held_lock();
+    lt_thread_t *ha = NULL, *hb = NULL;
+    uint64_t ia = 0;
+    int64_t sent, latency;
+
+    a.lock = b.lock = lock;
+    a.sent = t_new_held_lock();
+    b.sent = NULL;
+    a.timeout_us = b.timeout_us = T_LONG;
+    a.rc = b.rc = 99;
+    CHECK_RC(lt_thread_start_joinable(t_intr_waiter_fn, &a, &ha, &ia), LT_OK);
+    CHECK_RC(lt_thread_start_joinable(t_intr_waiter_fn, &b, &hb, NULL), LT_OK);
+    if (ha == NULL || hb == NULL)
+        return;
+    t_sleep_us(50000);
+    lt_lock_release(a.sent);
+    sent = lt_monotonic_us();
+    CHECK_RC(lt_thread_interrupt(ia), LT_OK);
+    CHECK_RC(lt_thread_join(ha, T_LONG, 0), LT_OK);
+    lt_lock_free(a.sent);
+    CHECK_RC(a.rc, LT_INTR);
+    latency = a.returned_at - sent;
+    printf("    the thread's wait ended %lld us after lt_thread_interrupt\n", (long long)latency);
+    if (latency > T_SLOP)
+        t_fail(__FILE__, __LINE__, "LT_INTR %lld us after the interrupt", (long long)latency);
+    /* Gone: nothing to interrupt.  b still waits, undisturbed, and gets the
+     * lock when it is released. */
+    CHECK_RC(lt_thread_interrupt(ia), LT_ESRCH);
+    CHECK(lt_thread_is_done(hb) == 0);
+    CHECK_RC(lt_lock_release(lock), LT_OK);
+    CHECK_RC(lt_thread_join(hb, T_LONG, 0), LT_OK);
+    CHECK_RC(b.rc, LT_OK);
+    CHECK(lt_lock_locked(lock) == 1);
+    lt_thread_free(ha);
+    lt_thread_free(hb);
+    lt_lock_free(lock);
+}
+
+/* An interrupt that lands as the lock is released to the main thread: the
+ * main thread either takes the lock (and keeps it) or not (LT_INTR), and
+ * the token is never lost: another waiter, parked on the same lock, gets it
+ * when the main thread does not. */
+static void test_interrupt_races_release(void)
+{
+    int rounds = t_scale(300, 20), i, taken = 0, interrupted = 0;
+    lt_lock_t *lock = t_new_held_lock();
+
+    for (i = 0; i < rounds; i++) {
+        static struct t_intr_job job;
+        static struct t_intr_waiter other;
+        lt_thread_t *h = NULL;
+        int64_t latency;
+        int rc;
+
+        other.lock = lock;
+        other.sent = NULL;
+        other.timeout_us = T_LONG;
+        other.rc = 99;
+        if (i % 2 == 1
+            && lt_thread_start_joinable(t_intr_waiter_fn, &other, &h, NULL) != LT_OK)
+            break;
+        job.interrupt_first = i % 4 >= 2;
+        if (!t_intr_start(&job, 0, lock, i % 7 == 0 ? 0 : 1000))
+            break;
+        rc = t_wait_interrupted(&job, t_wait_lock, lock, T_LONG, &latency);
+        CHECK_RC(t_intr_finish(&job), LT_OK);
+        t_drain_interrupt();
+        if (rc == LT_OK) {
+            taken++;
+            CHECK(lt_lock_locked(lock) == 1);
+            if (h != NULL)
+                CHECK_RC(lt_lock_release(lock), LT_OK); /* to the other waiter */
+        } else {
+            CHECK_RC(rc, LT_INTR);
+            interrupted++;
+        }
+        if (h != NULL) {
+            CHECK_RC(lt_thread_join(h, T_LONG, 0), LT_OK);
+            CHECK_RC(other.rc, LT_OK);
+            lt_thread_free(h);
+        } else if (rc != LT_OK) {
+            CHECK_RC(lt_lock_acquire(lock, 0, 0), LT_OK);
+        }
+        CHECK(lt_lock_locked(lock) == 1);
+    }
+    printf("    %d rounds: taken %d, interrupted %d\n", rounds, taken, interrupted);
+    lt_lock_free(lock);
+}
+
+
+/* Waiters and releasers on one lock used as a binary semaphore, every wait
+ * interruptible (so parked, on the semaphore back-end, by threads the
+ * library started): each successful release adds a token, each successful
+ * acquire takes one.  At the end the untimed waiters must all come back once
+ * the releasers have released enough: one that a lost wakeup left asleep on
+ * an unlocked lock would never return. */
+struct t_tokens {
+    lt_lock_t *lock;
+    lt_lock_t *mu; /* guards the rest */
+    int stop;
+    int untimed_left; /* untimed waiters not yet back after stop */
+    long released, taken;
+    struct t_latch done;
+};
+
+struct t_tokens_role {
+    struct t_tokens *t;
+    int kind; /* 0: untimed waiter, 1: timed waiter, 2: releaser */
+    unsigned seed;
+};
+
+static unsigned t_rand(unsigned *seed)
+{
+    *seed = *seed * 1103515245u + 12345u;
+    return (*seed >> 16) & 0x7fff;
+}
+
+/* An interruptible wait that goes on through condvar slices. */
+static int t_tokens_wait(lt_lock_t *lock, int64_t timeout_us)
+{
+    int64_t t0 = lt_monotonic_us(), left = timeout_us;
+    int rc;
+
+    for (;;) {
+        rc = lt_lock_acquire(lock, left, LT_WAIT_INTR);
+        if (rc != LT_INTR)
+            return rc;
+        if (timeout_us > 0) {
+            left = timeout_us - (lt_monotonic_us() - t0);
+            if (left <= 0)
+                return LT_TIMEDOUT;
+        }
+    }
+}
+
+static void t_tokens_fn(void *arg)
+{
+    static const int64_t timeouts[] = {0, 10, 100, 500, 2000};
+    struct t_tokens_role *r = arg;
+    struct t_tokens *t = r->t;
+    int stop = 0, rc;
+
+    while (!stop) {
+        if (r->kind == 2) {
+            rc = lt_lock_release(t->lock);
+            CHECK(rc == LT_OK || rc == LT_ENOTLOCKED);
+            CHECK_RC(lt_lock_acquire(t->mu, T_LONG, 0), LT_OK);
+            t->released += rc == LT_OK;
+            stop = t->stop && t->untimed_left == 0;
+            lt_lock_release(t->mu);
+        } else {
+            rc = t_tokens_wait(t->lock, r->kind == 0 ? -1 : timeouts[t_rand(&r->seed) % 5]);
+            CHECK(rc == LT_OK || (r->kind == 1 && rc == LT_TIMEDOUT));
+            CHECK_RC(lt_lock_acquire(t->mu, T_LONG, 0), LT_OK);
+            t->taken += rc == LT_OK;
+            stop = t->stop;
+            if (stop && r->kind == 0)
+                t->untimed_left--;
+            lt_lock_release(t->mu);
+        }
+        if (t_rand(&r->seed) % 4 == 0)
+            t_sleep_us(t_rand(&r->seed) % 50);
+    }
+    t_latch_count_down(&t->done);
+}
+
+static void test_parked_token_handoff(void)
+{
+    enum { NROLES = 8 };
+    static struct t_tokens t;
+    static struct t_tokens_role roles[NROLES];
+    static const int kinds[NROLES] = {0, 0, 0, 1, 1, 1, 2, 2};
+    int i, started = 0;
+
+    t.lock = t_new_held_lock();
+    t.mu = t_new_lock();
+    t.stop = 0;
+    t.untimed_left = 3;
+    t.released = t.taken = 0;
+    t_latch_init(&t.done, NROLES);
+    for (i = 0; i < NROLES; i++) {
+        roles[i].t = &t;
+        roles[i].kind = kinds[i];
+        roles[i].seed = 7u * (unsigned)i + 1u;
+        started += lt_thread_start(t_tokens_fn, &roles[i], NULL) == LT_OK;
+    }
+    CHECK(started == NROLES);
+    if (started != NROLES)
+        return; /* the latch can never open: leak it */
+    t_sleep_us(t_scale(1000000, 200000));
+    CHECK_RC(lt_lock_acquire(t.mu, T_LONG, 0), LT_OK);
+    t.stop = 1;
+    lt_lock_release(t.mu);
+    if (!t_latch_wait(&t.done, T_LONG)) {
+        t_fail(__FILE__, __LINE__, "a waiter never came back: a lost wakeup");
+        return;
+    }
+    printf("    %ld tokens released, %ld taken, lock %s\n", t.released, t.taken,
+           lt_lock_locked(t.lock) ? "locked" : "free");
+    CHECK(t.released - t.taken == (lt_lock_locked(t.lock) ? 0 : 1));
+    t_latch_free(&t.done);
+    lt_lock_free(t.lock);
+    lt_lock_free(t.mu);
+}
+
 /* ---- driver ------------------------------------------------------------------- */
 
 static const struct t_test t_tests[] = {
@@ -2202,6 +2662,12 @@ static const struct t_test t_tests[] = {
     {"joinable_start_failure", test_joinable_start_failure},
     {"thread_names", test_thread_names},
     {"threads_wait_started", test_threads_wait_started},
+    /* The first makes this thread the main thread (none before it). */
+    {"interrupt_calls", test_interrupt_calls},
+    {"interrupt_wakes_main_waits", test_interrupt_wakes_main_waits},
+    {"interrupt_thread_by_ident", test_interrupt_thread_by_ident},
+    {"interrupt_races_release", test_interrupt_races_release},
+    {"parked_token_handoff", test_parked_token_handoff},
     /* Closes the gate for the rest of the process: keep it last. */
     {"threads_close_from_starting_thread", test_threads_close_from_starting_thread},
 };

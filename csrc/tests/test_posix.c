@@ -429,6 +429,7 @@ static void test_fork_with_held_lock(void)
 /* A thread that cached its native id forks: the child's id is its own. */
 struct t_fork_thread_job {
     uint64_t native;
+    uint64_t parents_main;
     int child_status;
     struct t_latch done;
 };
@@ -439,6 +440,14 @@ static int t_child_native_id(void *arg)
 
     CHECK(lt_get_native_id() != job->native);
     CHECK(lt_get_native_id() == (uint64_t)getpid());
+    /* The forking thread is the child's main thread: an interrupt of it
+     * ends its wait; the parent's main thread is not here. */
+    CHECK(lt_main_thread() == lt_get_ident());
+    CHECK(job->parents_main != 0 && job->parents_main != lt_get_ident());
+    CHECK_RC(lt_thread_interrupt(job->parents_main), LT_ESRCH);
+    CHECK_RC(lt_interrupt_main(), LT_OK);
+    CHECK_RC(lt_lock_acquire(t_never, T_LONG, LT_WAIT_INTR), LT_INTR);
+    CHECK_RC(lt_lock_acquire(t_never, 1000, LT_WAIT_INTR), LT_TIMEDOUT);
     return 0;
 }
 
@@ -447,6 +456,7 @@ static void t_fork_thread(void *arg)
     struct t_fork_thread_job *job = arg;
 
     job->native = lt_get_native_id();
+    job->parents_main = lt_main_thread();
     job->child_status = t_run_in_child(t_child_native_id, job, 20 * T_SEC);
     t_latch_count_down(&job->done);
 }
@@ -900,6 +910,13 @@ static const struct t_test t_tests[] = {
 int main(void)
 {
     t_init();
+    /* With a record, the main thread's interruptible waits park (on the
+     * semaphore back-end): the signal tests below check that signals still
+     * end them at once. */
+    if (lt_set_main_thread() != LT_OK) {
+        printf("lt_set_main_thread failed\n");
+        return 2;
+    }
     printf("back-end: %s\n", lt_backend());
     return t_run("test_posix", t_tests, (int)(sizeof t_tests / sizeof t_tests[0]));
 }
