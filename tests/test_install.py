@@ -567,10 +567,13 @@ code = '''if 1:
     sys.marker = "sub"
     out = []
     def body():
-        out.append(getattr(sys, "marker", "main"))
+        # Imported here: the sys of the interpreter the thread runs in (a
+        # global would be the subinterpreter's sys even when run elsewhere).
+        import sys as here
+        out.append(getattr(here, "marker", "main"))
     t = threading.Thread(target=body)
     t.start(); t.join(10)
-    h = lowthread.start_joinable_thread(lambda: out.append(getattr(sys, "marker", "main")))
+    h = lowthread.start_joinable_thread(body)
     h.join(10)
     main_ident = threading.main_thread().ident == lowthread._get_main_thread_ident()
     os.write(%d, repr((out, lowthread._is_main_interpreter(), main_ident)).encode())
@@ -645,3 +648,26 @@ print(os.read(r, 1000).decode())
     expected = (daemons, "started" if threads else refused,
                 "started" if daemons else no_daemons)
     assert proc.out.strip() == repr(expected), proc
+
+
+@pytest.mark.skipif(not HAVE_TESTCAPI, reason="needs _testcapi.run_in_subinterp")
+@pytest.mark.timeout(60)
+def test_subinterpreter_lowthread_thread_runs_there():
+    # The same without threading: the thread's state belongs to the
+    # subinterpreter, so what it imports is the subinterpreter's.
+    proc = run_py("""
+import os, _testcapi
+r, w = os.pipe()
+code = '''if 1:
+    import sys, os, lowthread
+    sys.marker = "sub"
+    def body():
+        import sys as here
+        os.write(%d, getattr(here, "marker", "main").encode())
+    lowthread.start_joinable_thread(body).join(10)
+''' % w
+print(_testcapi.run_in_subinterp(code))
+os.close(w)
+print(os.read(r, 100).decode())
+""")
+    assert proc.rc == 0 and proc.out.split("\n")[:2] == ["0", "sub"], proc
