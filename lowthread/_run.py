@@ -142,6 +142,16 @@ def _run_script(path, args):
     from importlib.machinery import SourceFileLoader
 
     full = os.path.abspath(path)
+    if os.path.isdir(path) or _is_zip(path):
+        # As python runs a directory or a zip file: its __main__ module,
+        # found on sys.path[0], which is the path itself.
+        import runpy
+
+        sys.argv[:] = [path, *args]
+        _set_path0(full)
+        _fresh_main()
+        runpy._run_module_as_main("__main__", alter_argv=False)
+        return
     try:
         with open(path, "rb") as f:
             source = f.read()
@@ -161,6 +171,15 @@ def _run_script(path, args):
     main.__spec__ = None
     code = compile(source, full, "exec", dont_inherit=True)
     exec(code, vars(main))
+
+
+def _is_zip(path):
+    import zipfile
+
+    try:
+        return zipfile.is_zipfile(path)
+    except OSError:
+        return False
 
 
 def _run_module(name, args):

@@ -260,6 +260,11 @@ def at_exit():
     global _exiting
     _exiting = True
     lib.lt_threads_wait_started(_ENTER_WAIT_US)
+    # A thread whose sentinel the C entry has just released (what let the
+    # exit go on) is about to release its second lock: both must outlive it.
+    for sentinel, finished in list(_ending.values()):
+        if not sentinel.locked():
+            finished.acquire(timeout=_ENTER_WAIT_US / 1e6)
 
 
 def exit():

@@ -87,6 +87,21 @@ def test_module_runs_as_directly(prog, form, what):
     assert "lowthread" not in ours[2]
 
 
+@pytest.mark.timeout(120)
+def test_directory_and_zip_run_as_directly(prog):
+    import zipfile
+
+    (prog / "app").mkdir()
+    (prog / "app" / "__main__.py").write_text(PROG)
+    with zipfile.ZipFile(prog / "app.zip", "w") as z:
+        z.writestr("__main__.py", PROG)
+    for target in ("app", "app.zip"):
+        for what in ("", "raise"):
+            native = _run([target, *what.split()], prog)
+            ours = _run(["-m", "lowthread", "run", target, *what.split()], prog)
+            assert ours == native, (target, native, ours)
+
+
 @pytest.mark.timeout(60)
 def test_exit_statuses(prog):
     assert _run(["-m", "lowthread", "run", "sub/prog.py", "raise"], prog)[0] == 1
