@@ -5,7 +5,7 @@ as ``lt``, a bounded timeout), because install() changes the process for good.
 The checks compare with what threading does on the interpreter's own _thread
 where that is the point (the same outcome), and check lowthread's own
 promises where it goes further (OS thread names, thread-locals on PyPy,
-subinterpreters, the fixes of §19.3).
+subinterpreters, and the fixes cited per test).
 """
 
 import os
@@ -253,7 +253,7 @@ print("main done", flush=True)
 
 @pytest.mark.timeout(60)
 def test_exit_joins_non_daemon_threads_also_those_started_during_shutdown():
-    """§19.3: _shutdown() joins until no non-daemon thread is left."""
+    """docs/behaviour.md §12: _shutdown() joins until no non-daemon thread is left."""
     proc = run_py(EXIT_JOINS)
     assert proc.rc == 0, proc
     assert proc.out.split("\n")[:3] == ["main done", "first done", "second done"], proc
@@ -312,7 +312,7 @@ w.start(); w.join(30)
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 @pytest.mark.timeout(90)
 def test_fork_from_main_and_from_worker():
-    """§19.3: after a fork from a worker, the child's main thread handle is done."""
+    """docs/behaviour.md §14: after a fork from a worker, the child's main thread handle is done."""
     proc = run_py(FORK_SCRIPT, timeout=60)
     assert proc.rc == 0, proc
     assert sorted(proc.out.split()) == sorted(
@@ -344,7 +344,7 @@ print("parent", other.is_done())
 
 @pytest.mark.timeout(60)
 def test_set_sentinel_is_released_after_the_thread():
-    """§19.2: released when a lowthread thread ends, after its values are gone."""
+    """docs/behaviour.md §19.2: released when a lowthread thread ends, after its values are gone."""
     proc = run_py("""
 import gc
 freed = []
@@ -415,7 +415,8 @@ print("raw thread", refs[-1]() is None)
 
 @pytest.mark.timeout(60)
 def test_thread_local_values_die_with_their_thread():
-    """On PyPy too, where lowthread threads' native thread-locals never died (§16.8)."""
+    """docs/behaviour.md §19.2: on PyPy too, where lowthread threads' native
+    thread-locals never died (§16.8)."""
     proc = run_py(LOCALS_SCRIPT)
     assert proc.rc == 0, proc
     assert proc.out.split("\n")[:3] == ["alive after threads 0", "cycle True", "raw thread True"], proc
@@ -452,7 +453,7 @@ print(hasattr(l, "n"))
 @pytest.mark.skipif(not IS_LINUX, reason="reads /proc/<pid>/task/<tid>/comm")
 @pytest.mark.timeout(60)
 def test_thread_name_is_the_os_thread_name():
-    """§19.4: also when the thread renames itself; cut to 15 bytes."""
+    """docs/behaviour.md §19.4: also when the thread renames itself; cut to 15 bytes."""
     proc = run_py("""
 import threading
 lt.install()
@@ -509,7 +510,7 @@ print("join returned", flush=True)
 
 @pytest.mark.timeout(60)
 def test_module_functions_do_not_bind_as_methods():
-    """§19.5: stored on a class they are called without the instance, as builtins are."""
+    """docs/behaviour.md §19.5: stored on a class they are called without the instance, as builtins are."""
     import lowthread
 
     funcs = {name: getattr(lowthread, name) for name in dir(lowthread)
@@ -588,7 +589,7 @@ print("main", lt._is_main_interpreter(), lt.daemon_threads_allowed())
 @pytest.mark.skipif(not HAVE_TESTCAPI, reason="needs _testcapi.run_in_subinterp")
 @pytest.mark.timeout(60)
 def test_subinterpreter_threads_run_in_their_interpreter():
-    """§19.3: they used to run in the interpreter that first imported lowthread."""
+    """docs/behaviour.md §19.3: they used to run in the interpreter that first imported lowthread."""
     proc = run_py(SUBINTERP)
     assert proc.rc == 0, proc
     assert proc.out.split("\n")[:2] == ["0 (['sub', 'sub'], False, True)", "main True True"], proc
