@@ -311,9 +311,15 @@ w.start(); w.join(30)
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 @pytest.mark.timeout(90)
-def test_fork_from_main_and_from_worker():
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_fork_from_main_and_from_worker(when):
     """docs/behaviour.md §14: after a fork from a worker, the child's main thread handle is done."""
-    proc = run_py(FORK_SCRIPT, timeout=60)
+    script = FORK_SCRIPT
+    if when == "before":  # threading's own handle of the main thread is then lowthread's
+        script = script.replace("import os, sys, threading\nlt.install()",
+                                "import os, sys\nlt.install()\nimport threading")
+        assert script != FORK_SCRIPT
+    proc = run_py(script, timeout=60)
     assert proc.rc == 0, proc
     assert sorted(proc.out.split()) == sorted(
         "main child True main status 0 worker child True worker status 0".split()), proc
