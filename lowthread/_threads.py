@@ -4,7 +4,7 @@ import operator
 import os
 import sys
 
-from . import _core, _interp, _unraisable, _wait
+from . import _core, _interp, _unraisable
 from ._lock import lock
 from ._lowthread import ffi, lib
 
