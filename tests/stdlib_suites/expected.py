@@ -1,0 +1,74 @@
+"""Which stdlib tests run.py runs, and each exception to "passes as natively", with its reason.
+
+An exception is (hosts, pattern, action, reason): pattern is an fnmatch
+pattern over unittest ids (test.test_threading.ThreadTests.test_foo), hosts
+a set of "3.9" ... "3.13", "pypy" (ALL: every one).  Actions:
+
+  trim      not run, natively or on lowthread: the CI time budget
+  native    not run: it fails natively too, on this runner
+  deselect  not run on lowthread (it would hang, crash, or cannot apply)
+  xfail     runs on lowthread and must fail (a pass fails the run)
+  flaky     runs on lowthread; its outcome is not judged
+"""
+
+from collections import namedtuple
+from fnmatch import fnmatchcase
+
+MODULES = [
+    "test.test_thread",
+    "test.test_threading",
+    "test.test_threading_local",
+    "test.test_threadsignals",
+    "test.test_queue",
+    "test.test_concurrent_futures",
+    "test.test_logging",
+]
+
+CPY = frozenset({"3.9", "3.10", "3.11", "3.12", "3.13"})
+ALL = CPY | {"pypy"}
+
+Exception_ = namedtuple("Exception_", "hosts pattern action reason")
+E = Exception_
+
+CF = "test.test_concurrent_futures"
+EXCEPTIONS = [
+    # The issue asks for the thread-pool parts and the process pools' fork
+    # paths; the spawn and forkserver paths start fresh interpreters whose
+    # pools' threads are the same code as fork's.
+    E(ALL, CF + ".*Spawn*", "trim", "process pools' spawn path (CI budget; fork path runs)"),
+    E(ALL, CF + ".*Forkserver*", "trim",
+      "process pools' forkserver path (CI budget; fork path runs)"),
+]
+
+_ACTIONS = ("trim", "native", "deselect", "xfail", "flaky")
+
+
+def _applies(exc, host, native):
+    return host in exc.hosts and (not native or exc.action in ("trim", "native"))
+
+
+def skipped(host, native):
+    """The patterns of the tests not to run on host."""
+    return [e.pattern for e in EXCEPTIONS
+            if _applies(e, host, native) and e.action in ("trim", "native", "deselect")]
+
+
+def lookup(host, test_id):
+    """The first exception that names test_id on host, or None."""
+    for e in EXCEPTIONS:
+        if host in e.hosts and fnmatchcase(test_id, e.pattern):
+            return e
+    return None
+
+
+def markdown():
+    order = ["3.9", "3.10", "3.11", "3.12", "3.13", "pypy"]
+    lines = ["| interpreters | tests | action | reason |", "|---|---|---|---|"]
+    for e in EXCEPTIONS:
+        hosts = "all" if e.hosts == ALL else ("CPython" if e.hosts == CPY else
+                                               ", ".join(h for h in order if h in e.hosts))
+        lines.append(f"| {hosts} | `{e.pattern}` | {e.action} | {e.reason} |")
+    return "\n".join(lines)
+
+
+assert all(e.action in _ACTIONS for e in EXCEPTIONS)
