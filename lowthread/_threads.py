@@ -4,7 +4,8 @@ import operator
 import os
 import sys
 
-from . import _core, _unraisable
+from . import _core, _interp, _unraisable, _wait
+from ._lock import lock
 from ._lowthread import ffi, lib
 
 get_ident = lib.lt_get_ident
@@ -16,6 +17,10 @@ if lib.lt_have_native_id():
 _handles = set()
 # Threads running their function: what _count() counts.
 _running = set()
+# The lowthread threads that are alive, by ident, until they end.
+_jobs: dict = {}
+# For threads lowthread did not start: what thread_token() gives them.
+_foreign: dict = {}
 _NO_KWARGS: dict = {}
 # Where every thread starts: ltpy_thread_main (binding/lt_py_entry.h) runs the
 # extern "Python" bootstrap() inside a thread state that ends with the thread.
@@ -27,15 +32,42 @@ _ENTER_WAIT_US = 1_000_000
 
 
 class _Start:
-    __slots__ = ("function", "args", "kwargs", "handle", "ident", "hold")
+    __slots__ = ("function", "args", "kwargs", "handle", "start", "ident", "hold", "at_end",
+                 "sentinels", "locals")
 
-    def __init__(self, function, args, kwargs, hold):
+    def __init__(self, function, args, kwargs, hold, at_end):
         self.function = function
         self.args = args
         self.kwargs = kwargs
         self.handle = ffi.new_handle(self)
+        # What ltpy_thread_main gets: the handle and the interpreter to run in.
+        self.start = ffi.new("ltpy_start_t *", (_interp.INTERP, self.handle))
         self.ident = 0
         self.hold = hold
+        self.at_end = at_end
+        self.sentinels = None
+        self.locals = None  # the thread's _local values (see _local)
+
+
+class _Foreign:
+    """thread_token() of a thread that lowthread did not start."""
+
+    __slots__ = ("locals",)
+
+    def __init__(self):
+        self.locals = None
+
+
+def thread_token():
+    """An object that belongs to the calling thread: its lowthread start record
+    while the thread lives, else one kept for it (by ident) for good."""
+    ident = get_ident()
+    token = _jobs.get(ident)
+    if token is None:
+        token = _foreign.get(ident)
+        if token is None:
+            token = _foreign[ident] = _Foreign()
+    return token
 
 
 def start_new_thread(*args, **kwargs):
@@ -63,24 +95,27 @@ def start_new_thread(*args, **kwargs):
     return start(function, fargs, _NO_KWARGS if fkwargs is None else fkwargs)
 
 
-def start(function, args, kwargs, starter=lib.lt_thread_start, hold=None):
+def start(function, args, kwargs, starter=lib.lt_thread_start, hold=None, at_end=None):
     """Run function(*args, **kwargs) on a thread made by starter; return its ident.
 
     starter is lt_thread_start or a function with its arguments.  hold, if
     given, is a held lock that the new thread acquires before it calls
     function: the caller releases it once it has recorded the thread.
+    at_end, if given, is called in the thread after function.
     """
+    if not _interp.THREADS_ALLOWED:
+        _core.threads_not_allowed()
     if sys.is_finalizing():
         _core.finalizing()
-    job = _Start(function, args, kwargs, hold)
+    job = _Start(function, args, kwargs, hold, at_end)
     ident = ffi.new("uint64_t *")
     _handles.add(job.handle)
-    rc = starter(_ENTRY, job.handle, ident)
+    rc = starter(_ENTRY, job.start, ident)
     if rc:
         _handles.discard(job.handle)
         # job and its handle refer to each other: let go of the caller's
         # objects now, not when the cycle collector comes by.
-        job.function = job.args = job.kwargs = job.handle = job.hold = None
+        job.function = job.args = job.kwargs = job.handle = job.hold = job.at_end = None
         _core.start_failed(rc)
     if _exiting:
         lib.lt_threads_wait_started(_ENTER_WAIT_US)
@@ -95,8 +130,9 @@ def bootstrap(arg):
     _handles.discard(job.handle)
     # In Python now: what lt_threads_wait_started() waits for (see at_exit).
     lib.lt_thread_started()
-    job.handle = None  # the cycle job <-> handle ends here
+    job.handle = job.start = None  # the cycle job <-> handle ends here
     job.ident = get_ident()
+    _jobs[job.ident] = job
     _running.add(job)
     try:
         if job.hold is not None:
@@ -111,6 +147,18 @@ def bootstrap(arg):
         # weakref callback on the function may already look at _count().
         _running.discard(job)
         job.function = job.args = job.kwargs = job.hold = None
+        # The thread's local values die here, while it is still itself: a
+        # __del__ they run may use thread-locals too.
+        while job.locals:
+            job.locals = None
+        if job.at_end is not None:
+            job.at_end()
+        _jobs.pop(job.ident, None)
+        # Last: whoever waits on a sentinel may look at what the thread left.
+        if job.sentinels:
+            for sentinel in job.sentinels:
+                if sentinel.locked():
+                    sentinel.release()
 
 
 def _count():
@@ -118,18 +166,51 @@ def _count():
     return len(_running)
 
 
+def _set_sentinel():
+    """A lock that is released, if locked, when the calling thread has ended.
+
+    What threading acquires and then waits on to join a thread on CPython
+    3.9-3.12 and PyPy (its _tstate_lock).  Released after the thread's
+    function and its arguments are gone; never, for a thread lowthread did
+    not start (threading releases the main thread's itself).
+    """
+    sentinel = lock()
+    job = _jobs.get(get_ident())
+    if job is not None:
+        if job.sentinels is None:
+            job.sentinels = []
+        job.sentinels.append(sentinel)
+    return sentinel
+
+
+def _get_main_thread_ident():
+    """The ident of the main thread: the one that runs signal handlers
+    (after os.fork(), the thread that forked)."""
+    return lib.ltpy_main_ident()
+
+
 def _after_fork_in_child():
-    # Only the thread that forked exists in the child.
+    # Only the thread that forked exists in the child, and is its main one.
     me = get_ident()
     for job in list(_running):
         if job.ident != me:
             _running.discard(job)
+    for ident, job in list(_jobs.items()):
+        if ident != me:
+            del _jobs[ident]
+            job.locals = None  # as the interpreter drops their thread states
+    for ident in list(_foreign):
+        if ident != me:
+            del _foreign[ident]
     _handles.clear()
+    lib.ltpy_set_main_ident(me)
 
 
 # CPython before 3.13 can fork while a new thread makes its thread state:
 # there the threads make it inside the C core's fork gate (lt_py_entry.h).
 lib.ltpy_init(sys.implementation.name == "cpython" and sys.version_info < (3, 13))
+if not lib.ltpy_main_ident() or _wait.runs_signal_handlers():
+    lib.ltpy_set_main_ident(get_ident())
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 

@@ -1,0 +1,119 @@
+"""_local: thread-local data whose values die with their thread.
+
+threading takes its ``local`` from ``_thread._local``; CPython 3.13's
+threading cannot do without it (it makes a local() while it is imported, so
+the pure-Python _threading_local, which imports threading, cannot stand in).
+
+Each thread keeps its values in a table of its own (_threads.thread_token()),
+keyed by the local object, which the thread drops as it ends: so a lowthread
+thread's values are freed as soon as it ends, on PyPy as on CPython.  A
+thread lowthread did not start keeps its table for the life of the process
+(the main thread's is the one that matters).
+
+An attribute access runs with the instance's __dict__ set to the calling
+thread's dictionary, under a reentrant lock per local object, so that the
+whole of Python's attribute lookup (descriptors, __getattr__, subclasses)
+applies unchanged.  Afterwards __dict__ is set back to what it was (an empty
+dictionary outside any access), so that no thread's values stay reachable
+from the object once the thread has ended.
+"""
+
+import weakref
+
+from . import _threads
+from ._rlock import RLock
+
+_get = object.__getattribute__
+_set = object.__setattr__
+
+
+class _Impl:
+    """The per-object part of a local: its __init__ arguments and lock."""
+
+    __slots__ = ("args", "kwargs", "lock", "idle", "__weakref__")
+
+    def __init__(self, args, kwargs):
+        self.args = args
+        self.kwargs = kwargs
+        self.lock = RLock()
+        self.idle = {}  # __dict__ between accesses
+
+
+def _enter(self, impl):
+    """Point self.__dict__ at the calling thread's dictionary (impl.lock held)
+    and return what it was."""
+    before = _get(self, "__dict__")
+    token = _threads.thread_token()
+    tables = token.locals
+    if tables is None:
+        tables = token.locals = weakref.WeakKeyDictionary()
+    values = tables.get(impl)
+    if values is None:
+        values = tables[impl] = {}
+        _set(self, "__dict__", values)
+        init = type(self).__init__
+        if init is not object.__init__:
+            try:
+                init(self, *impl.args, **impl.kwargs)
+            except BaseException:
+                _set(self, "__dict__", before)
+                raise
+            _set(self, "__dict__", values)  # init may have accessed and restored
+    else:
+        _set(self, "__dict__", values)
+    return before
+
+
+class _local:
+    """Thread-local data: each thread sees its own attributes."""
+
+    __slots__ = ("_lt_impl", "__dict__", "__weakref__")
+    __module__ = "lowthread"
+
+    def __new__(cls, /, *args, **kwargs):
+        if (args or kwargs) and cls.__init__ is object.__init__:
+            raise TypeError("Initialization arguments are not supported")
+        self = object.__new__(cls)
+        impl = _Impl(args, kwargs)
+        _set(self, "_lt_impl", impl)
+        # The creating thread's dictionary; type() calls __init__ for it.
+        token = _threads.thread_token()
+        if token.locals is None:
+            token.locals = weakref.WeakKeyDictionary()
+        token.locals[impl] = {}
+        _set(self, "__dict__", impl.idle)
+        return self
+
+    def __getattribute__(self, name):
+        impl = _get(self, "_lt_impl")
+        with impl.lock:
+            before = _enter(self, impl)
+            try:
+                return _get(self, name)
+            finally:
+                _set(self, "__dict__", before)
+
+    def __setattr__(self, name, value):
+        if name == "__dict__":
+            raise AttributeError(f"{type(self).__name__!r} object attribute '__dict__' is read-only")
+        impl = _get(self, "_lt_impl")
+        with impl.lock:
+            before = _enter(self, impl)
+            try:
+                return _set(self, name, value)
+            finally:
+                _set(self, "__dict__", before)
+
+    def __delattr__(self, name):
+        if name == "__dict__":
+            raise AttributeError(f"{type(self).__name__!r} object attribute '__dict__' is read-only")
+        impl = _get(self, "_lt_impl")
+        with impl.lock:
+            before = _enter(self, impl)
+            try:
+                return object.__delattr__(self, name)
+            finally:
+                _set(self, "__dict__", before)
+
+    def __reduce_ex__(self, protocol):
+        raise TypeError(f"cannot pickle {type(self).__name__!r} object")
