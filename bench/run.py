@@ -18,21 +18,13 @@ import sys
 
 import workloads
 
-# threading's objects on lowthread vs native (key, title, workload).  pyperf
+# threading's objects on lowthread vs native (workloads.THREADING).  pyperf
 # runs each benchmark in worker processes of their own: the Nth
 # bench_time_func() call of this script, named by --worker-task=N.  These
 # come first, native then lowthread for each, so that a worker whose task is
 # odd and within them puts threading on lowthread before anything imports
 # threading (pyperf does, through subprocess).
-THREADING = [
-    ("t_lock", "with threading.Lock()", workloads.th_lock_with),
-    ("t_rlock", "with threading.RLock()", workloads.th_rlock_with),
-    ("t_cond", "Condition ping-pong, per notify+wait", workloads.th_condition_pingpong),
-    ("t_event", "Event set -> wait, 2 threads, per handoff", workloads.th_event_pingpong),
-    ("t_queue", "queue.Queue put -> get, 2 threads, per item", workloads.th_queue_transfer),
-    ("t_pool", "ThreadPoolExecutor.map, 10,000 tasks", workloads.th_pool_map),
-    ("t_thread", "Thread start() + join()", workloads.th_thread_start_join),
-]
+THREADING = workloads.THREADING
 BACKENDS = ("native", "lowthread")
 
 

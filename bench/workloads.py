@@ -329,6 +329,18 @@ def th_thread_start_join(th, loops):
     return clock() - t0
 
 
+# (key, title, workload) of the threading benchmarks, in bench/run.py's order.
+THREADING = [
+    ("t_lock", "with threading.Lock()", th_lock_with),
+    ("t_rlock", "with threading.RLock()", th_rlock_with),
+    ("t_cond", "Condition ping-pong, per notify+wait", th_condition_pingpong),
+    ("t_event", "Event set -> wait, 2 threads, per handoff", th_event_pingpong),
+    ("t_queue", "queue.Queue put -> get, 2 threads, per item", th_queue_transfer),
+    ("t_pool", "ThreadPoolExecutor.map, 10,000 tasks", th_pool_map),
+    ("t_thread", "Thread start() + join()", th_thread_start_join),
+]
+
+
 def threading_backend(th):
     """'lowthread' or 'native': whose lock threading.Lock() makes."""
     module = type(th.Lock()).__module__ or ""

@@ -217,7 +217,7 @@ def main():
             counts, problems = judge(rep, args.native)
             summary = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
             status = "FAIL" if problems else "ok"
-            print(f"  {status:4}  {rep['module']}: {len(rep['planned'])} tests, ran "
+            print(f"  {status:4}  {rep['module']}: {len(set(rep['planned']))} tests, ran "
                   f"{len(rep['results'])}: {summary}; {rep['seconds']} s"
                   + (f", {rep['attempts']} starts" if rep["attempts"] > 1 else ""), flush=True)
             for tid, kind, text in problems:
