@@ -17,6 +17,7 @@ class builtin:
 
     def __init__(self, function):
         functools.update_wrapper(self, function)
+        self.__module__ = "lowthread"  # where it is found, as with a builtin
         self._function = function
 
     def __call__(self, *args, **kwargs):

@@ -4,11 +4,13 @@ threading takes its ``local`` from ``_thread._local``; CPython 3.13's
 threading cannot do without it (it makes a local() while it is imported, so
 the pure-Python _threading_local, which imports threading, cannot stand in).
 
-Each thread keeps its values in a table of its own (_threads.thread_token()),
-keyed by the local object, which the thread drops as it ends: so a lowthread
-thread's values are freed as soon as it ends, on PyPy as on CPython.  A
-thread lowthread did not start keeps its table for the life of the process
-(the main thread's is the one that matters).
+Each local object keeps one dictionary per thread, keyed by the thread's
+token (_threads.thread_token()); the token lists, weakly, the locals it has
+values in, and a lowthread thread drops its dictionaries from them as it
+ends: so its values are freed as soon as it ends, on PyPy as on CPython.
+The values hang from the local object only, so that a cycle through them is
+garbage the collector can find.  A thread lowthread did not start keeps its
+values for the life of the process (the main thread's are what matter).
 
 An attribute access runs with the instance's __dict__ set to the calling
 thread's dictionary, under a reentrant lock per local object, so that the
@@ -30,26 +32,37 @@ _set = object.__setattr__
 class _Impl:
     """The per-object part of a local: its __init__ arguments and lock."""
 
-    __slots__ = ("args", "kwargs", "lock", "idle", "__weakref__")
+    __slots__ = ("args", "kwargs", "lock", "idle", "dicts", "__weakref__")
 
     def __init__(self, args, kwargs):
         self.args = args
         self.kwargs = kwargs
         self.lock = RLock()
         self.idle = {}  # __dict__ between accesses
+        self.dicts = {}  # id(token) -> that thread's values
+
+    def values(self, token):
+        """The thread's dictionary, made if it has none yet (then True too)."""
+        values = self.dicts.get(id(token))
+        if values is not None:
+            return values, False
+        if token.locals is None:
+            token.locals = weakref.WeakSet()
+        token.locals.add(self)
+        values = self.dicts[id(token)] = {}
+        return values, True
+
+    def forget(self, token):
+        """Drop the values of the thread that token stands for (it has ended)."""
+        self.dicts.pop(id(token), None)
 
 
 def _enter(self, impl):
     """Point self.__dict__ at the calling thread's dictionary (impl.lock held)
     and return what it was."""
     before = _get(self, "__dict__")
-    token = _threads.thread_token()
-    tables = token.locals
-    if tables is None:
-        tables = token.locals = weakref.WeakKeyDictionary()
-    values = tables.get(impl)
-    if values is None:
-        values = tables[impl] = {}
+    values, new = impl.values(_threads.thread_token())
+    if new:
         _set(self, "__dict__", values)
         init = type(self).__init__
         if init is not object.__init__:
@@ -77,10 +90,7 @@ class _local:
         impl = _Impl(args, kwargs)
         _set(self, "_lt_impl", impl)
         # The creating thread's dictionary; type() calls __init__ for it.
-        token = _threads.thread_token()
-        if token.locals is None:
-            token.locals = weakref.WeakKeyDictionary()
-        token.locals[impl] = {}
+        impl.values(_threads.thread_token())
         _set(self, "__dict__", impl.idle)
         return self
 

@@ -58,6 +58,14 @@ class _Foreign:
         self.locals = None
 
 
+def _drop_locals(token):
+    """Free the thread-local values of the thread token stands for."""
+    while token.locals:  # a __del__ among the values may make new ones
+        impls, token.locals = token.locals, None
+        for impl in impls:
+            impl.forget(token)
+
+
 def thread_token():
     """An object that belongs to the calling thread: its lowthread start record
     while the thread lives, else one kept for it (by ident) for good."""
@@ -149,8 +157,7 @@ def bootstrap(arg):
         job.function = job.args = job.kwargs = job.hold = None
         # The thread's local values die here, while it is still itself: a
         # __del__ they run may use thread-locals too.
-        while job.locals:
-            job.locals = None
+        _drop_locals(job)
         if job.at_end is not None:
             job.at_end()
         _jobs.pop(job.ident, None)
@@ -198,10 +205,11 @@ def _after_fork_in_child():
     for ident, job in list(_jobs.items()):
         if ident != me:
             del _jobs[ident]
-            job.locals = None  # as the interpreter drops their thread states
-    for ident in list(_foreign):
+            _drop_locals(job)  # as the interpreter drops their thread states
+    for ident, token in list(_foreign.items()):
         if ident != me:
             del _foreign[ident]
+            _drop_locals(token)
     _handles.clear()
     lib.ltpy_set_main_ident(me)
 
