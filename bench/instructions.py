@@ -60,11 +60,31 @@ def measure(backend, key, loops, tmpdir):
     return total_instructions(out), out
 
 
+def self_costs(out_file):
+    """{function: self instructions} of one callgrind run (callgrind_annotate's table)."""
+    text = subprocess.run(["callgrind_annotate", "--threshold=100", out_file],
+                          capture_output=True, text=True, check=True).stdout
+    costs = {}
+    for line in text.splitlines():
+        m = re.match(r"\s*([\d,]+) \([\s\d.]+%\)\s+(.*)", line)
+        if m and "PROGRAM TOTALS" not in m.group(2):
+            name = re.sub(r"'\d+", "", m.group(2).split(" [")[0])
+            costs[name] = costs.get(name, 0) + int(m.group(1).replace(",", ""))
+    return costs
+
+
+def per_op_functions(small_out, large_out, span):
+    """[(instructions per operation, function)]: what one more operation costs, by function."""
+    a, b = self_costs(small_out), self_costs(large_out)
+    diff = [((b.get(f, 0) - a.get(f, 0)) / span, f) for f in set(a) | set(b)]
+    return sorted(diff, reverse=True)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("keys", nargs="*", help="workload keys of bench/run.py's THREADING")
     p.add_argument("--top", type=int, default=0,
-                   help="also show the N functions where lowthread's run spends most")
+                   help="also show, per operation, the N functions (self cost) that cost most")
     p.add_argument("--child", nargs=3, metavar=("BACKEND", "KEY", "LOOPS"), help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
@@ -84,19 +104,17 @@ def main():
         small, large = COUNTS.get(key, DEFAULT_COUNTS)
         per = {}
         for backend in ("native", "lowthread"):
-            a, _ = measure(backend, key, small, tmpdir)
-            b, out = measure(backend, key, large, tmpdir)
-            per[backend] = ((b - a) / (large - small), out)
+            a, small_out = measure(backend, key, small, tmpdir)
+            b, large_out = measure(backend, key, large, tmpdir)
+            per[backend] = ((b - a) / (large - small), small_out, large_out)
         nat, ours = per["native"][0], per["lowthread"][0]
         print(f"{titles[key]:<46} {nat:>12,.0f} {ours:>12,.0f} {ours / nat:>6.2f}x", flush=True)
         if args.top:
             for backend in ("native", "lowthread"):
-                print(f"  {backend}: top {args.top} (inclusive) of the large run")
-                text = subprocess.run(["callgrind_annotate", "--inclusive=yes",
-                                       per[backend][1]], capture_output=True, text=True).stdout
-                rows = [ln for ln in text.splitlines() if re.match(r"\s*[\d,]+ \(", ln)]
-                for ln in rows[:args.top]:
-                    print("    " + ln.strip()[:150])
+                print(f"  {backend}: per operation, the {args.top} costliest functions (self)")
+                rows = per_op_functions(per[backend][1], per[backend][2], large - small)
+                for cost, name in rows[:args.top]:
+                    print(f"    {cost:>9,.1f}  {name[-110:]}")
 
 
 if __name__ == "__main__":
