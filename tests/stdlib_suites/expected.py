@@ -38,15 +38,45 @@ EXCEPTIONS = [
     E(ALL, CF + ".*Spawn*", "trim", "process pools' spawn path (CI budget; fork path runs)"),
     E(ALL, CF + ".*Forkserver*", "trim",
       "process pools' forkserver path (CI budget; fork path runs)"),
+    # Failing natively too, on this runner and machine.
+    E(frozenset({"pypy"}), CF + ".ProcessPoolForkProcessPoolExecutorTest.test_ressources_gced_in_workers",
+      "native", "fails natively on PyPy too: the worker's objects are not collected when the "
+      "test looks (PyPy's GC is not reference counting)"),
     # Differences lowthread keeps by design.
     E(frozenset({"3.13", "pypy"}), "test.test_thread.ThreadRunningTests.test_unraisable_exception",
       "xfail", "an exception that ends a thread is reported with object=the thread's function "
       "and err_msg 'Exception ignored in thread started by' on every interpreter "
       "(docs/behaviour.md §5.3); 3.13 wants object=None, PyPy its own wording"),
-    E(frozenset({"3.12", "3.13", "pypy"}), "test.test_threading.MiscTestCase.test__all__",
+    E(ALL, "test.test_threading.MiscTestCase.test__all__",
       "xfail", "threading.__all__ is checked against the names whose __module__ is threading "
       "or _thread: get_ident, get_native_id, Lock, local, stack_size are lowthread's objects "
       "and say so"),
+    # Timing.  Every call into lowthread's C core lets go of the GIL (cffi does
+    # so for every call), so a lock release or an Event.set() lets the thread
+    # it wakes run at once, where natively the releasing thread would run on
+    # until it blocks or its switch interval ends.  These tests depend on the
+    # native order.
+    E(ALL, CF + "*.test_idle_thread_reuse", "flaky",
+      "timing: the caller's next submit() can run before the worker that just set the "
+      "result has marked itself idle, so a second worker starts (seen on 3.9)"),
+    E(ALL, CF + "*.test_cancel_futures_wait_false", "flaky",
+      "timing: shutdown(cancel_futures=True) can run before the new worker has taken the "
+      "task, which is then cancelled and prints nothing (seen on 3.9, 2 runs in 3)"),
+    E(ALL, CF + "*.test_idle_process_reuse_one", "flaky",
+      "timing, as test_idle_thread_reuse: the pool's management thread sees the worker "
+      "process busy and starts a second one"),
+    # lowthread bugs, open.
+    E(frozenset({"3.9", "3.10", "3.11", "3.12"}),
+      "test.test_threading.ThreadTests.test_locals_at_exit", "xfail",
+      "the child crashes (SIGSEGV): a __del__ run by the collector at exit uses a "
+      "threading.local whose lowthread lock was already freed by its own finalizer in the same "
+      "garbage cycle (lowthread.lock frees its C lock in __del__, RLock through ffi.gc, which "
+      "cffi runs as a finalizer too)"),
+    E(frozenset({"3.13"}), "test.test_threading.ThreadTests.test_dummy_thread_after_fork",
+      "xfail", "a thread-local value of a daemon thread still running at exit (3.13's "
+      "_DeleteDummyThreadOnDel) dies when threading's globals are already None; natively the "
+      "interpreter clears the other threads' states, and so their locals, before it tears the "
+      "modules down"),
     # The run: every process of it calls lowthread.install() at startup.
     E(ALL, "test.test_threading.ThreadTests.test_import_from_another_thread", "xfail",
       "it asserts that a fresh `python -c` has not imported threading; in this run every "

@@ -109,6 +109,7 @@ def run_module(module, native, args, workdir):
         cmd = [sys.executable, os.path.join(HERE, "worker.py"), "--results", base + ".jsonl",
                "--skip", base + ".skip", "--per-test", str(args.per_test),
                "--expect", "native" if native else "lowthread", module]
+        cmd[2:2] = [f"--only=*{k}*" for k in args.keyword]
         with open(base + ".log", "w") as log:
             proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
                                     start_new_session=True)
@@ -133,7 +134,8 @@ def run_module(module, native, args, workdir):
             kind = "hang" if "Timeout (" in log_tail or rc == "module timeout" else "crash"
             done[started] = {"id": started, "outcome": kind, "seconds": None,
                              "detail": f"exit status {rc}\n{log_tail}"}
-        selected = [t for t in planned if not any(fnmatchcase(t, p) for p in skip)]
+        selected = [t for t in planned if not any(fnmatchcase(t, p) for p in skip)
+                    and (not args.keyword or any(k in t for k in args.keyword))]
         missing = [t for t in selected if t not in done]
         if rc == 0 and not missing and planned:
             break
@@ -178,6 +180,8 @@ def main():
     p.add_argument("--native", action="store_true", help="threading native (the baseline)")
     p.add_argument("-m", "--module", action="append",
                    help="only this module (test_queue or test.test_queue); repeatable")
+    p.add_argument("-k", "--keyword", action="append", default=[],
+                   help="only the tests whose id contains this; repeatable")
     p.add_argument("--per-test", type=float, default=120.0,
                    help="seconds a test may take (default 120)")
     p.add_argument("--per-module", type=float, default=900.0,

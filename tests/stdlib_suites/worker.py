@@ -123,6 +123,8 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--results", required=True)
     p.add_argument("--skip", help="file of fnmatch patterns of test ids not to run, one a line")
+    p.add_argument("--only", action="append", default=[],
+                   help="run only the tests whose id matches one of these fnmatch patterns")
     p.add_argument("--per-test", type=float, default=120.0)
     p.add_argument("--expect", choices=("lowthread", "native"), required=True)
     p.add_argument("module")
@@ -148,8 +150,9 @@ def main():
         out.write(json.dumps({"planned": [t.id() for t in tests]}) + "\n")
         out.flush()
         result = Recorder(out, args.per_test)
-        unittest.TestSuite([t for t in tests if not any(fnmatchcase(t.id(), p) for p in skip)]
-                           ).run(result)
+        chosen = [t for t in tests if not any(fnmatchcase(t.id(), p) for p in skip)
+                  and (not args.only or any(fnmatchcase(t.id(), p) for p in args.only))]
+        unittest.TestSuite(chosen).run(result)
     # The module's non-daemon threads, atexit handlers and so on still run here.
 
 
