@@ -51,6 +51,12 @@ EXCEPTIONS = [
       "xfail", "threading.__all__ is checked against the names whose __module__ is threading "
       "or _thread: get_ident, get_native_id, Lock, local, stack_size are lowthread's objects "
       "and say so"),
+    E(frozenset({"3.10", "3.11", "3.12"}), "test.test_threading.ThreadTests.test_disallow_instantiation",
+      "xfail", "the lock type can be instantiated: lowthread has CPython 3.13's behaviour "
+      "everywhere, where type(Lock()) is Lock itself"),
+    E(frozenset({"3.12"}), "test.test_threading.ThreadTests.test_start_new_thread_at_exit",
+      "xfail", "3.12.1 refuses thread starts inside atexit callbacks (CPython gh-113964, fixed "
+      "in 3.12.3); lowthread allows them, as 3.13 does (docs/behaviour.md §5.6)"),
     # Timing.  Every call into lowthread's C core lets go of the GIL (cffi does
     # so for every call), so a lock release or an Event.set() lets the thread
     # it wakes run at once, where natively the releasing thread would run on
@@ -58,13 +64,21 @@ EXCEPTIONS = [
     # native order.
     E(ALL, CF + "*.test_idle_thread_reuse", "flaky",
       "timing: the caller's next submit() can run before the worker that just set the "
-      "result has marked itself idle, so a second worker starts (seen on 3.9)"),
+      "result has marked itself idle, so a second worker starts (seen on 3.9, PyPy)"),
     E(ALL, CF + "*.test_cancel_futures_wait_false", "flaky",
       "timing: shutdown(cancel_futures=True) can run before the new worker has taken the "
       "task, which is then cancelled and prints nothing (seen on 3.9, 2 runs in 3)"),
     E(ALL, CF + "*.test_idle_process_reuse_one", "flaky",
       "timing, as test_idle_thread_reuse: the pool's management thread sees the worker "
       "process busy and starts a second one"),
+    E(frozenset({"3.12"}), "test.test_threading.ThreadJoinOnShutdown.test_3_join_in_forked_from_thread",
+      "flaky", "timing over 3.12.1's own bug (gh-113964): once the main thread has reached the "
+      "program's end, 3.12.1 refuses os.fork() even while non-daemon threads run (natively too); "
+      "natively the new worker forks before the main thread gets there, on lowthread the main "
+      "thread runs on as soon as the worker says it has started"),
+    E(frozenset({"3.11"}), "test.test_threading.InterruptMainTests.test_interrupt_main_*thread",
+      "flaky", "not understood yet: both failed (KeyboardInterrupt not raised) in one of four "
+      "runs of the module on 3.11, and pass alone and in the other runs"),
     # lowthread bugs, open.
     E(frozenset({"3.9", "3.10", "3.11", "3.12"}),
       "test.test_threading.ThreadTests.test_locals_at_exit", "xfail",
