@@ -128,10 +128,8 @@ def _run_script(path, args):
         with open(path, "rb") as f:
             source = f.read()
     except OSError as exc:
-        # The interpreter's own words and status for a missing script (PyPy
-        # does not quote the path).
-        shown = full if sys.implementation.name == "pypy" else repr(full)
-        print(f"{sys.executable}: can't open file {shown}: [Errno {exc.errno}] {exc.strerror}",
+        # The interpreter's own words and status for a missing script.
+        print(f"{sys.executable}: can't open file {full!r}: [Errno {exc.errno}] {exc.strerror}",
               file=sys.stderr)
         raise SystemExit(2) from None
     sys.argv[:] = [path, *args]
