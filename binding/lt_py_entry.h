@@ -26,14 +26,34 @@
 #ifndef LT_PY_ENTRY_H
 #define LT_PY_ENTRY_H
 
-static void ltpy_bootstrap(void *arg); /* extern "Python", defined by cffi */
-
 /* What a thread is started with: the Python side allocates it and keeps it
  * alive until the thread has entered ltpy_bootstrap. */
 typedef struct {
     void *interp;
     void *job;
 } ltpy_start_t;
+
+/* What ltpy_bootstrap returns for a thread that threading waits on (its
+ * _set_sentinel lock), NULL for any other: two locks the Python side keeps
+ * alive until the second is released.  The sentinel is released as the
+ * interpreter's own threads have theirs released, once the thread's state
+ * is gone (so a join that returns finds no trace of the thread left in the
+ * interpreter, which a subinterpreter's end checks); then finished, after
+ * which the entry touches neither. */
+typedef struct {
+    lt_lock_t *sentinel;
+    lt_lock_t *finished;
+} ltpy_end_t;
+
+static ltpy_end_t *ltpy_bootstrap(void *arg); /* extern "Python", defined by cffi */
+
+static void ltpy_thread_end(ltpy_end_t *end)
+{
+    if (end == NULL)
+        return;
+    lt_lock_release(end->sentinel);
+    lt_lock_release(end->finished);
+}
 
 /* The ident of the interpreter's main thread (threading's main_thread()):
  * set by the Python side, shared by every interpreter of the process. */
@@ -63,7 +83,7 @@ static void *ltpy_main_interp(void)
 
 static void ltpy_thread_main(void *arg)
 {
-    ltpy_bootstrap(((ltpy_start_t *)arg)->job);
+    ltpy_thread_end(ltpy_bootstrap(((ltpy_start_t *)arg)->job));
 }
 
 #else
@@ -97,6 +117,7 @@ static void *ltpy_main_interp(void)
 static void ltpy_thread_main(void *arg)
 {
     ltpy_start_t *start = arg;
+    ltpy_end_t *end;
     PyThreadState *ts;
 
     /* Made in this thread, the state is bound to it (and to the GIL state
@@ -113,13 +134,14 @@ static void ltpy_thread_main(void *arg)
         Py_FatalError("lowthread: cannot make a thread state for a new thread");
     PyEval_RestoreThread(ts);
     /* start may be freed as soon as bootstrap has taken the job. */
-    ltpy_bootstrap(start->job);
+    end = ltpy_bootstrap(start->job);
     /* Cleared and freed with the GIL held, as the interpreter's own
      * threads do: an exit that finalizes the interpreter as soon as the GIL
      * is free would otherwise free the state under this thread's feet.
      * Holding the GIL also keeps any fork out. */
     PyThreadState_Clear(ts); /* may run Python code: __del__, callbacks */
     PyThreadState_DeleteCurrent();
+    ltpy_thread_end(end);
 }
 
 #endif

@@ -16,7 +16,7 @@ except ModuleNotFoundError as _exc:
     from ._unbuilt import explain as _explain
     raise _explain(__path__[0]) from None
 
-from . import _interp, _joinable, _threads
+from . import _interp, _joinable, _thread_excepthook, _threads
 from ._builtin import builtin as _builtin
 from ._core import TIMEOUT_MAX
 from ._install import install
@@ -25,6 +25,7 @@ from ._joinable import _ThreadHandle as _ThreadHandle
 from ._local import _local as _local
 from ._lock import lock
 from ._rlock import RLock
+from ._thread_excepthook import _ExceptHookArgs as _ExceptHookArgs
 from ._threads import get_ident
 from ._version import __version__ as __version__
 
@@ -47,6 +48,7 @@ _set_sentinel = _builtin(_threads._set_sentinel)
 _get_main_thread_ident = _builtin(_threads._get_main_thread_ident)
 daemon_threads_allowed = _builtin(_interp.daemon_threads_allowed)
 _is_main_interpreter = _builtin(_interp._is_main_interpreter)
+_excepthook = _builtin(_thread_excepthook._excepthook)
 
 error = RuntimeError
 LockType = lock

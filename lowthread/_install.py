@@ -54,24 +54,36 @@ def install():
     if _installed:
         return
     was_imported = "threading" in sys.modules
+    native_thread = sys.modules.get("_thread")
     # Code that imports _thread from now on gets lowthread, which has every
     # name threading takes from it on this interpreter.
     sys.modules["_thread"] = lowthread
     import threading
     g = vars(threading)
-    native_shutdown = g.get("_thread_shutdown")
+    native = dict(g)
     for name, attr in _GLOBALS.items():
         if name in g and hasattr(lowthread, attr):
             g[name] = getattr(lowthread, attr)
     if was_imported:
-        _patch_imported(threading, native_shutdown)
+        _patch_imported(threading, native, native_thread)
     _name_os_threads(threading.Thread)
     _installed.append(threading)
 
 
-def _patch_imported(threading, native_shutdown):
-    """What a threading imported on the interpreter's _thread needs beyond its globals."""
+def _patch_imported(threading, native, native_thread):
+    """What a threading imported on the interpreter's _thread needs beyond its
+    globals; native: its globals before install()."""
     g = vars(threading)
+    # The exception report (unless the program has set its own), where
+    # threading took it from _thread.
+    native_hook = getattr(native_thread, "_excepthook", None)
+    if native_hook is not None:
+        for name in ("excepthook", "__excepthook__"):
+            if g.get(name) is native_hook:
+                g[name] = lowthread._excepthook
+        if g.get("ExceptHookArgs") is getattr(native_thread, "_ExceptHookArgs", None):
+            g["ExceptHookArgs"] = lowthread._ExceptHookArgs
+    native_shutdown = native.get("_thread_shutdown")
     if native_shutdown is not None:
         # 3.13: threads started before install() are the native _thread's
         # to join; they may start lowthread threads meanwhile.

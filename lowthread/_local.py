@@ -77,6 +77,22 @@ def _enter(self, impl):
     return before
 
 
+def _with_values(self, operation, *args):
+    """operation(self, *args) with self.__dict__ the calling thread's."""
+    impl = _get(self, "_lt_impl")
+    with impl.lock:
+        before = _enter(self, impl)
+        try:
+            return operation(self, *args)
+        finally:
+            _set(self, "__dict__", before)
+
+
+def _writable(self, name):
+    if name == "__dict__":
+        raise AttributeError(f"{type(self).__name__!r} object attribute '__dict__' is read-only")
+
+
 class _local:
     """Thread-local data: each thread sees its own attributes."""
 
@@ -95,35 +111,15 @@ class _local:
         return self
 
     def __getattribute__(self, name):
-        impl = _get(self, "_lt_impl")
-        with impl.lock:
-            before = _enter(self, impl)
-            try:
-                return _get(self, name)
-            finally:
-                _set(self, "__dict__", before)
+        return _with_values(self, _get, name)
 
     def __setattr__(self, name, value):
-        if name == "__dict__":
-            raise AttributeError(f"{type(self).__name__!r} object attribute '__dict__' is read-only")
-        impl = _get(self, "_lt_impl")
-        with impl.lock:
-            before = _enter(self, impl)
-            try:
-                return _set(self, name, value)
-            finally:
-                _set(self, "__dict__", before)
+        _writable(self, name)
+        _with_values(self, _set, name, value)
 
     def __delattr__(self, name):
-        if name == "__dict__":
-            raise AttributeError(f"{type(self).__name__!r} object attribute '__dict__' is read-only")
-        impl = _get(self, "_lt_impl")
-        with impl.lock:
-            before = _enter(self, impl)
-            try:
-                return object.__delattr__(self, name)
-            finally:
-                _set(self, "__dict__", before)
+        _writable(self, name)
+        _with_values(self, object.__delattr__, name)
 
     def __reduce_ex__(self, protocol):
         raise TypeError(f"cannot pickle {type(self).__name__!r} object")

@@ -6,8 +6,10 @@ install(): the same sys.argv, sys.path[0] and __main__ module, and the same
 outcome.  An exception that ends the program goes, as the interpreter sends
 it, to sys.excepthook (whatever hook the program left) and sets the exit
 status, a KeyboardInterrupt included (the process then dies of SIGINT, as
-CPython's does); only the runner's own frames are cut from the front of its
-traceback, so that it starts where the program's does when run directly.
+CPython's does).  Its traceback is cut to what it is when the program runs
+directly: without the runner's frames at the front, and without the frames
+of lowthread's own Python code at the end (a KeyboardInterrupt that comes
+while a lock or join waits), where the interpreter's _thread runs C code.
 """
 
 import builtins
@@ -81,7 +83,8 @@ class _ReportFromProgram:
 
 
 def _from_program(tb):
-    """tb without its entries up to _launch's and the runner's below it."""
+    """tb without its entries up to _launch's and the runner's below it, and
+    without those of lowthread's code that end it."""
     entry = tb
     while entry is not None and entry.tb_frame.f_code is not _LAUNCH_CODE:
         entry = entry.tb_next
@@ -91,7 +94,22 @@ def _from_program(tb):
     # The runner's frames below _launch (_RUNNER_CODES, at the end).
     while entry is not None and entry.tb_frame.f_code in _RUNNER_CODES:
         entry = entry.tb_next
+    last = None  # the program's innermost entry
+    walk = entry
+    while walk is not None:
+        if not _is_lowthread(walk.tb_frame.f_code.co_filename):
+            last = walk
+        walk = walk.tb_next
+    if last is not None:
+        last.tb_next = None
     return entry
+
+
+_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def _is_lowthread(filename):
+    return os.path.abspath(filename).startswith(_PACKAGE)
 
 
 # The __main__ modules that the program's replaced (see _fresh_main).
@@ -124,12 +142,23 @@ def _run_script(path, args):
     from importlib.machinery import SourceFileLoader
 
     full = os.path.abspath(path)
+    if os.path.isdir(path) or _is_zip(path):
+        # As python runs a directory or a zip file: its __main__ module,
+        # found on sys.path[0], which is the path itself.
+        import runpy
+
+        sys.argv[:] = [path, *args]
+        _set_path0(full)
+        _fresh_main()
+        runpy._run_module_as_main("__main__", alter_argv=False)
+        return
     try:
         with open(path, "rb") as f:
             source = f.read()
     except OSError as exc:
         # The interpreter's own words and status for a missing script.
-        print(f"{sys.executable}: can't open file {full!r}: [Errno {exc.errno}] {exc.strerror}",
+        shown = full if sys.implementation.name == "pypy" else repr(full)
+        print(f"{sys.executable}: can't open file {shown}: [Errno {exc.errno}] {exc.strerror}",
               file=sys.stderr)
         raise SystemExit(2) from None
     sys.argv[:] = [path, *args]
@@ -142,6 +171,15 @@ def _run_script(path, args):
     main.__spec__ = None
     code = compile(source, full, "exec", dont_inherit=True)
     exec(code, vars(main))
+
+
+def _is_zip(path):
+    import zipfile
+
+    try:
+        return zipfile.is_zipfile(path)
+    except OSError:
+        return False
 
 
 def _run_module(name, args):

@@ -21,6 +21,9 @@ _running = set()
 _jobs: dict = {}
 # For threads lowthread did not start: what thread_token() gives them.
 _foreign: dict = {}
+# The ltpy_end_t of threads that have ended or are ending, with the two locks
+# in it, kept alive until the C entry is done with them (see _sweep).
+_ending: dict = {}
 _NO_KWARGS: dict = {}
 # Where every thread starts: ltpy_thread_main (binding/lt_py_entry.h) runs the
 # extern "Python" bootstrap() inside a thread state that ends with the thread.
@@ -33,7 +36,7 @@ _ENTER_WAIT_US = 1_000_000
 
 class _Start:
     __slots__ = ("function", "args", "kwargs", "handle", "start", "ident", "hold", "at_end",
-                 "sentinels", "locals")
+                 "sentinel", "locals")
 
     def __init__(self, function, args, kwargs, hold, at_end):
         self.function = function
@@ -45,7 +48,7 @@ class _Start:
         self.ident = 0
         self.hold = hold
         self.at_end = at_end
-        self.sentinels = None
+        self.sentinel = None  # the _set_sentinel() lock the C entry releases
         self.locals = None  # the thread's _local values (see _local)
 
 
@@ -133,7 +136,8 @@ def start(function, args, kwargs, starter=lib.lt_thread_start, hold=None, at_end
 @ffi.def_extern(name="ltpy_bootstrap")
 def bootstrap(arg):
     """The body of every thread lowthread starts, called by the C core (an
-    extern "Python" function) in the new thread."""
+    extern "Python" function) in the new thread.  Returns the ltpy_end_t
+    that the C entry releases after the thread's state is gone, or NULL."""
     job = ffi.from_handle(arg)
     _handles.discard(job.handle)
     # In Python now: what lt_threads_wait_started() waits for (see at_exit).
@@ -161,11 +165,26 @@ def bootstrap(arg):
         if job.at_end is not None:
             job.at_end()
         _jobs.pop(job.ident, None)
-        # Last: whoever waits on a sentinel may look at what the thread left.
-        if job.sentinels:
-            for sentinel in job.sentinels:
-                if sentinel.locked():
-                    sentinel.release()
+    return _end(job.sentinel)
+
+
+def _end(sentinel):
+    """The ltpy_end_t for a thread's sentinel, or NULL if nobody waits on it."""
+    if sentinel is None or not sentinel.locked():
+        return ffi.NULL
+    finished = lock()
+    finished.acquire()
+    end = ffi.new("ltpy_end_t *", (sentinel._lk, finished._lk))
+    _ending[end] = (sentinel, finished)
+    return end
+
+
+def _sweep():
+    """Let go of the ltpy_end_t whose C entry has released both locks."""
+    for end in list(_ending):
+        entry = _ending.get(end)
+        if entry is not None and entry[1].acquire(False):
+            _ending.pop(end, None)
 
 
 def _count():
@@ -177,16 +196,17 @@ def _set_sentinel():
     """A lock that is released, if locked, when the calling thread has ended.
 
     What threading acquires and then waits on to join a thread on CPython
-    3.9-3.12 and PyPy (its _tstate_lock).  Released after the thread's
-    function and its arguments are gone; never, for a thread lowthread did
-    not start (threading releases the main thread's itself).
+    3.9-3.12 and PyPy (its _tstate_lock).  Released by the C entry once the
+    thread's state is gone (binding/lt_py_entry.h), so after its
+    thread-local values too; never, for a thread lowthread did not start
+    (threading releases the main thread's itself).
     """
     sentinel = lock()
     job = _jobs.get(get_ident())
     if job is not None:
-        if job.sentinels is None:
-            job.sentinels = []
-        job.sentinels.append(sentinel)
+        job.sentinel = sentinel  # a later call (after fork) replaces it
+    if _ending:
+        _sweep()
     return sentinel
 
 
@@ -211,6 +231,7 @@ def _after_fork_in_child():
             del _foreign[ident]
             _drop_locals(token)
     _handles.clear()
+    _ending.clear()  # their threads are not in this process
     lib.ltpy_set_main_ident(me)
 
 
@@ -239,6 +260,11 @@ def at_exit():
     global _exiting
     _exiting = True
     lib.lt_threads_wait_started(_ENTER_WAIT_US)
+    # A thread whose sentinel the C entry has just released (what let the
+    # exit go on) is about to release its second lock: both must outlive it.
+    for sentinel, finished in list(_ending.values()):
+        if not sentinel.locked():
+            finished.acquire(timeout=_ENTER_WAIT_US / 1e6)
 
 
 def exit():
