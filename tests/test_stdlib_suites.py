@@ -6,6 +6,7 @@ cases the module goes on with the tests after it in a new process; the run
 fails.  The module runs with threading on lowthread, as in tox.
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -53,9 +54,8 @@ def test_hang_and_crash_cost_one_test_each(tmp_path):
     assert "HANG: lt_misbehaving.Misbehaving.test_3_hangs" in out
     assert "CRASH: lt_misbehaving.Misbehaving.test_4_crashes" in out
     assert "3 starts" in out  # one after the hang, one after the crash
-    import json
-
-    report = json.load(open(tmp_path / "out.json"))
+    with open(tmp_path / "out.json") as f:
+        report = json.load(f)
     results = report["modules"][0]["results"]
     outcome = {tid.rsplit(".", 1)[1]: rec["outcome"] for tid, rec in results.items()}
     assert outcome == {"test_1_passes": "pass", "test_2_fails": "fail", "test_3_hangs": "hang",
