@@ -200,24 +200,23 @@ def thread_memory(mod, n=100):
 # takes the threading module and a loop count.  queue and concurrent.futures
 # are imported here, in the worker, after that decision.
 
-def th_lock_with(th, loops):
-    """``with threading.Lock(): pass``, uncontended."""
-    lk = th.Lock()
+def _with_blocks(lk, loops):
+    """loops uncontended ``with lk: pass``."""
     t0 = clock()
     for _ in range(loops):
         with lk:
             pass
     return clock() - t0
+
+
+def th_lock_with(th, loops):
+    """``with threading.Lock(): pass``, uncontended."""
+    return _with_blocks(th.Lock(), loops)
 
 
 def th_rlock_with(th, loops):
     """``with threading.RLock(): pass``, uncontended."""
-    lk = th.RLock()
-    t0 = clock()
-    for _ in range(loops):
-        with lk:
-            pass
-    return clock() - t0
+    return _with_blocks(th.RLock(), loops)
 
 
 def _partner(th, body):
