@@ -14,6 +14,7 @@ from . import _core, _threads, _wait
 from ._lock import lock
 from ._lowthread import ffi, lib
 
+_THREAD_OUT_T = ffi.typeof("lt_thread_t **")
 # Non-daemon threads still running, joined by _shutdown().
 _non_daemon: set = set()
 # The "done" locks of the handles _make_thread_handle() made, with their
@@ -90,7 +91,7 @@ def start_joinable_thread(function, handle=None, daemon=True):
         handle = _ThreadHandle()
     elif handle._started():
         raise RuntimeError("thread already started")
-    out = ffi.new("lt_thread_t **")
+    out = ffi.new(_THREAD_OUT_T)
     # The thread waits on hold until its handle knows it: the function may
     # well join or inspect its own handle at once.
     hold = lock()

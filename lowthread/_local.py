@@ -12,12 +12,15 @@ The values hang from the local object only, so that a cycle through them is
 garbage the collector can find.  A thread lowthread did not start keeps its
 values for the life of the process (the main thread's are what matter).
 
-An attribute access runs with the instance's __dict__ set to the calling
-thread's dictionary, under a reentrant lock per local object, so that the
-whole of Python's attribute lookup (descriptors, __getattr__, subclasses)
-applies unchanged.  Afterwards __dict__ is set back to what it was (an empty
-dictionary outside any access), so that no thread's values stay reachable
-from the object once the thread has ended.
+The common access, to a name that the class does not define, once the
+thread has its dictionary, is that dictionary's item: no other thread ever
+touches it.  Any other access runs with the instance's __dict__ set to the
+calling thread's dictionary, under a reentrant lock per local object, so
+that the whole of Python's attribute lookup (descriptors, __getattr__,
+subclasses, the first access's __init__) applies unchanged.  Afterwards
+__dict__ is set back to what it was (an empty dictionary outside any
+access), so that no thread's values stay reachable from the object once the
+thread has ended.
 """
 
 import weakref
@@ -27,6 +30,7 @@ from ._rlock import RLock
 
 _get = object.__getattribute__
 _set = object.__setattr__
+_NOT_IN_CLASS = object()
 
 
 class _Impl:
@@ -111,13 +115,27 @@ class _local:
         return self
 
     def __getattribute__(self, name):
+        if getattr(type(self), name, _NOT_IN_CLASS) is _NOT_IN_CLASS:
+            values = _get(self, "_lt_impl").dicts.get(id(_threads.thread_token()))
+            if values is not None and name in values:
+                return values[name]
         return _with_values(self, _get, name)
 
     def __setattr__(self, name, value):
+        if getattr(type(self), name, _NOT_IN_CLASS) is _NOT_IN_CLASS:
+            values = _get(self, "_lt_impl").dicts.get(id(_threads.thread_token()))
+            if values is not None:
+                values[name] = value
+                return
         _writable(self, name)
         _with_values(self, _set, name, value)
 
     def __delattr__(self, name):
+        if getattr(type(self), name, _NOT_IN_CLASS) is _NOT_IN_CLASS:
+            values = _get(self, "_lt_impl").dicts.get(id(_threads.thread_token()))
+            if values is not None and name in values:
+                del values[name]
+                return
         _writable(self, name)
         _with_values(self, object.__delattr__, name)
 

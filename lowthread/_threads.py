@@ -28,6 +28,10 @@ _NO_KWARGS: dict = {}
 # Where every thread starts: ltpy_thread_main (binding/lt_py_entry.h) runs the
 # extern "Python" bootstrap() inside a thread state that ends with the thread.
 _ENTRY = ffi.addressof(lib, "ltpy_thread_main")
+# C types parsed once: ffi.new() of a parsed type costs half as much.
+_START_T = ffi.typeof("ltpy_start_t *")
+_IDENT_T = ffi.typeof("uint64_t *")
+_END_T = ffi.typeof("ltpy_end_t *")
 # Set once the interpreter has begun to exit (see at_exit).
 _exiting = False
 # How long, in microseconds, the exit guard waits for threads to enter Python.
@@ -44,7 +48,7 @@ class _Start:
         self.kwargs = kwargs
         self.handle = ffi.new_handle(self)
         # What ltpy_thread_main gets: the handle and the interpreter to run in.
-        self.start = ffi.new("ltpy_start_t *", (_interp.INTERP, self.handle))
+        self.start = ffi.new(_START_T, (_interp.INTERP, self.handle))
         self.ident = 0
         self.hold = hold
         self.at_end = at_end
@@ -119,7 +123,7 @@ def start(function, args, kwargs, starter=lib.lt_thread_start, hold=None, at_end
     if sys.is_finalizing():
         _core.finalizing()
     job = _Start(function, args, kwargs, hold, at_end)
-    ident = ffi.new("uint64_t *")
+    ident = ffi.new(_IDENT_T)
     _handles.add(job.handle)
     rc = starter(_ENTRY, job.start, ident)
     if rc:
@@ -161,20 +165,21 @@ def bootstrap(arg):
         job.function = job.args = job.kwargs = job.hold = None
         # The thread's local values die here, while it is still itself: a
         # __del__ they run may use thread-locals too.
-        _drop_locals(job)
+        if job.locals:
+            _drop_locals(job)
         if job.at_end is not None:
             job.at_end()
         _jobs.pop(job.ident, None)
-    return _end(job.sentinel)
+    return ffi.NULL if job.sentinel is None else _end(job.sentinel)
 
 
 def _end(sentinel):
     """The ltpy_end_t for a thread's sentinel, or NULL if nobody waits on it."""
-    if sentinel is None or not sentinel.locked():
+    if not sentinel.locked():
         return ffi.NULL
     finished = lock()
     finished.acquire()
-    end = ffi.new("ltpy_end_t *", (sentinel._lk, finished._lk))
+    end = ffi.new(_END_T, (sentinel._lk, finished._lk))
     _ending[end] = (sentinel, finished)
     return end
 

@@ -428,7 +428,7 @@ def test_thread_local_values_die_with_their_thread():
     assert proc.out.split("\n")[:3] == ["alive after threads 0", "cycle True", "raw thread True"], proc
 
 
-@pytest.mark.timeout(60)
+@pytest.mark.timeout(120)
 def test_thread_local_semantics():
     proc = run_py("""
 import threading
@@ -450,10 +450,40 @@ except TypeError as e:
     print("TypeError", e)
 del l.n
 print(hasattr(l, "n"))
-""")
+# Names the class defines: a default, a property, a method.
+class D(threading.local):
+    default = "class"
+    @property
+    def doubled(self):
+        return self.v * 2
+    def get(self):
+        return self.v
+d = D()
+d.v = 21
+d.default = "mine"
+other = []
+def look():
+    d.v = 1
+    other.append((d.default, d.doubled, d.get()))
+t = threading.Thread(target=look); t.start(); t.join(10)
+print(d.default, d.doubled, d.get(), other)
+# No thread ever sees another's value.
+shared = threading.local()
+bad = []
+def hammer(k):
+    for i in range(20000):
+        shared.v = (k, i)
+        if shared.v != (k, i):
+            bad.append((k, i, shared.v))
+ts = [threading.Thread(target=hammer, args=(k,)) for k in range(4)]
+for t in ts: t.start()
+for t in ts: t.join(60)
+print("bad", bad[:3])
+""", timeout=90)
     assert proc.rc == 0, proc
-    assert proc.out.split("\n")[:3] == [
-        "[5] 6 ['n']", "TypeError Initialization arguments are not supported", "False"], proc
+    assert proc.out.split("\n")[:5] == [
+        "[5] 6 ['n']", "TypeError Initialization arguments are not supported", "False",
+        "mine 42 21 [('class', 2, 1)]", "bad []"], proc
 
 
 @pytest.mark.skipif(not IS_LINUX, reason="reads /proc/<pid>/task/<tid>/comm")
