@@ -80,12 +80,6 @@ EXCEPTIONS = [
       "flaky", "not understood yet: both failed (KeyboardInterrupt not raised) in one of four "
       "runs of the module on 3.11, and pass alone and in the other runs"),
     # lowthread bugs, open.
-    E(frozenset({"3.9", "3.10", "3.11", "3.12"}),
-      "test.test_threading.ThreadTests.test_locals_at_exit", "xfail",
-      "the child crashes (SIGSEGV): a __del__ run by the collector at exit uses a "
-      "threading.local whose lowthread lock was already freed by its own finalizer in the same "
-      "garbage cycle (lowthread.lock frees its C lock in __del__, RLock through ffi.gc, which "
-      "cffi runs as a finalizer too)"),
     E(frozenset({"3.13"}), "test.test_threading.ThreadTests.test_dummy_thread_after_fork",
       "xfail", "a thread-local value of a daemon thread still running at exit (3.13's "
       "_DeleteDummyThreadOnDel) dies when threading's globals are already None; natively the "
