@@ -26,7 +26,48 @@
 #ifndef LT_PY_ENTRY_H
 #define LT_PY_ENTRY_H
 
-static void ltpy_bootstrap(void *arg); /* extern "Python", defined by cffi */
+/* What a thread is started with: the Python side allocates it and keeps it
+ * alive until the thread has entered ltpy_bootstrap. */
+typedef struct {
+    void *interp;
+    void *job;
+} ltpy_start_t;
+
+/* What ltpy_bootstrap returns for a thread that threading waits on (its
+ * _set_sentinel lock), NULL for any other: two locks the Python side keeps
+ * alive until the second is released.  The sentinel is released as the
+ * interpreter's own threads have theirs released, once the thread's state
+ * is gone (so a join that returns finds no trace of the thread left in the
+ * interpreter, which a subinterpreter's end checks); then finished, after
+ * which the entry touches neither. */
+typedef struct {
+    lt_lock_t *sentinel;
+    lt_lock_t *finished;
+} ltpy_end_t;
+
+static ltpy_end_t *ltpy_bootstrap(void *arg); /* extern "Python", defined by cffi */
+
+static void ltpy_thread_end(ltpy_end_t *end)
+{
+    if (end == NULL)
+        return;
+    lt_lock_release(end->sentinel);
+    lt_lock_release(end->finished);
+}
+
+/* The ident of the interpreter's main thread (threading's main_thread()):
+ * set by the Python side, shared by every interpreter of the process. */
+static uint64_t ltpy_main_thread;
+
+static uint64_t ltpy_main_ident(void)
+{
+    return ltpy_main_thread;
+}
+
+static void ltpy_set_main_ident(uint64_t ident)
+{
+    ltpy_main_thread = ident;
+}
 
 #ifdef PYPY_VERSION
 
@@ -35,9 +76,14 @@ static void ltpy_init(int fork_gate)
     (void)fork_gate;
 }
 
+static void *ltpy_main_interp(void)
+{
+    return NULL;
+}
+
 static void ltpy_thread_main(void *arg)
 {
-    ltpy_bootstrap(arg);
+    ltpy_thread_end(ltpy_bootstrap(((ltpy_start_t *)arg)->job));
 }
 
 #else
@@ -50,52 +96,52 @@ static void ltpy_thread_main(void *arg)
  * thus needs beyond the stable ABI (PyGILState_Release does the same inside
  * CPython, but frees only a state that PyGILState_Ensure made). */
 #if defined(Py_LIMITED_API)
-#if Py_LIMITED_API + 0 < 0x03090000
-PyAPI_FUNC(PyInterpreterState *) PyInterpreterState_Get(void);
-#endif
+PyAPI_FUNC(PyInterpreterState *) PyInterpreterState_Main(void);
 PyAPI_FUNC(void) PyThreadState_DeleteCurrent(void);
 #endif
 
-/* The interpreter lowthread was first imported into (the main one, but
- * for a program that imports it first in a subinterpreter): its threads
- * run there, as PyGILState_Ensure ran them in the main interpreter. */
-static PyInterpreterState *ltpy_interp;
 /* 1: make thread states inside the fork gate (CPython before 3.13). */
 static int ltpy_fork_gate;
 
-/* Called once at import, from a thread with a thread state (cffi has let
- * go of the GIL for the call). */
 static void ltpy_init(int fork_gate)
 {
-    PyGILState_STATE gil = PyGILState_Ensure();
-
-    if (ltpy_interp == NULL)
-        ltpy_interp = PyInterpreterState_Get();
     ltpy_fork_gate = fork_gate;
-    PyGILState_Release(gil);
+}
+
+/* Needs no GIL: the main interpreter lives as long as the process. */
+static void *ltpy_main_interp(void)
+{
+    return PyInterpreterState_Main();
 }
 
 static void ltpy_thread_main(void *arg)
 {
+    ltpy_start_t *start = arg;
+    ltpy_end_t *end;
     PyThreadState *ts;
 
     /* Made in this thread, the state is bound to it (and to the GIL state
-     * API that cffi uses inside ltpy_bootstrap). */
+     * API that cffi uses inside ltpy_bootstrap), in the interpreter that
+     * started the thread, which its exit keeps alive meanwhile: it waits
+     * for threads still entering Python (lowthread/_threads.py, at_exit),
+     * and then Py_EndInterpreter refuses to go on while a state is left. */
     if (ltpy_fork_gate)
         lt_fork_gate_enter();
-    ts = PyThreadState_New(ltpy_interp);
+    ts = PyThreadState_New(start->interp);
     if (ltpy_fork_gate)
         lt_fork_gate_leave();
     if (ts == NULL) /* out of memory, and no thread state to raise in */
         Py_FatalError("lowthread: cannot make a thread state for a new thread");
     PyEval_RestoreThread(ts);
-    ltpy_bootstrap(arg);
+    /* start may be freed as soon as bootstrap has taken the job. */
+    end = ltpy_bootstrap(start->job);
     /* Cleared and freed with the GIL held, as the interpreter's own
      * threads do: an exit that finalizes the interpreter as soon as the GIL
      * is free would otherwise free the state under this thread's feet.
      * Holding the GIL also keeps any fork out. */
     PyThreadState_Clear(ts); /* may run Python code: __del__, callbacks */
     PyThreadState_DeleteCurrent();
+    ltpy_thread_end(end);
 }
 
 #endif

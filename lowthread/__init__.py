@@ -16,19 +16,39 @@ except ModuleNotFoundError as _exc:
     from ._unbuilt import explain as _explain
     raise _explain(__path__[0]) from None
 
-from . import _threads
+from . import _interp, _joinable, _thread_excepthook, _threads
+from ._builtin import builtin as _builtin
 from ._core import TIMEOUT_MAX
+from ._install import install
 from ._interrupt import interrupt_main
-from ._joinable import _make_thread_handle as _make_thread_handle
-from ._joinable import _shutdown as _shutdown
 from ._joinable import _ThreadHandle as _ThreadHandle
-from ._joinable import start_joinable_thread as start_joinable_thread
-from ._lock import allocate_lock, lock
+from ._local import _local as _local
+from ._lock import lock
 from ._rlock import RLock
-from ._threads import _count as _count
-from ._threads import _get_name as _get_name
-from ._threads import exit, get_ident, stack_size, start_new_thread
+from ._thread_excepthook import _ExceptHookArgs as _ExceptHookArgs
+from ._threads import get_ident
 from ._version import __version__ as __version__
+
+# Python functions, wrapped so that, stored on a class, they do not bind as
+# methods: the interpreter's _thread has builtins there (see _builtin).  The
+# lock type needs no wrapper: a class does not bind either, and calling it
+# directly costs one call less than a function that calls it.
+allocate_lock = lock
+start_new_thread = _builtin(_threads.start_new_thread)
+stack_size = _builtin(_threads.stack_size)
+exit = _builtin(_threads.exit)
+interrupt_main = _builtin(interrupt_main)
+start_joinable_thread = _builtin(_joinable.start_joinable_thread)
+_make_thread_handle = _builtin(_joinable._make_thread_handle)
+_shutdown = _builtin(_joinable._shutdown)
+_count = _builtin(_threads._count)
+_get_name = _builtin(_threads._get_name)
+# What threading takes from _thread on CPython 3.9-3.13 and PyPy (install()).
+_set_sentinel = _builtin(_threads._set_sentinel)
+_get_main_thread_ident = _builtin(_threads._get_main_thread_ident)
+daemon_threads_allowed = _builtin(_interp.daemon_threads_allowed)
+_is_main_interpreter = _builtin(_interp._is_main_interpreter)
+_excepthook = _builtin(_thread_excepthook._excepthook)
 
 error = RuntimeError
 LockType = lock
@@ -46,6 +66,7 @@ __all__ = [
     "exit",
     "exit_thread",
     "get_ident",
+    "install",
     "interrupt_main",
     "lock",
     "stack_size",
@@ -53,7 +74,7 @@ __all__ = [
     "start_new_thread",
 ]
 if _threads.lib.lt_thread_name_max():
-    set_name = _threads.set_name
+    set_name = _builtin(_threads.set_name)
     __all__.append("set_name")
 if hasattr(_threads, "get_native_id"):
     get_native_id = _threads.get_native_id

@@ -1,4 +1,5 @@
-"""python -m lowthread [demo|info|bench]: look at lowthread from the command line."""
+"""python -m lowthread [demo|info|bench|run]: look at lowthread from the command line,
+or run a program with threading on lowthread."""
 
 import argparse
 import os
@@ -117,6 +118,11 @@ def bench(args):
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "run":
+        # Everything after "run" is the program's: argparse must not see it.
+        from lowthread import _run
+        return _run.main(_PROG, argv[1:])
     parser = argparse.ArgumentParser(
         prog=_PROG,
         description="lowthread: Python's _thread API on a portable C core.")
@@ -126,6 +132,8 @@ def main(argv=None):
     b = sub.add_parser("bench", help="a quick benchmark against the interpreter's _thread")
     b.add_argument("--scale", type=float, default=1.0,
                    help="multiply every loop count (default 1.0)")
+    sub.add_parser("run", help="run a program with threading on lowthread: "
+                   "run script.py [args] | run -m module [args]")
     args = parser.parse_args(argv)
     command = {"info": info, "bench": bench}.get(args.command, demo)
     return command(args) or 0

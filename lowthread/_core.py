@@ -51,6 +51,11 @@ def finalizing():
     raise _FinalizationError("can't create new thread at interpreter shutdown")
 
 
+def threads_not_allowed():
+    """A thread start in a subinterpreter made without threads."""
+    raise RuntimeError("thread is not supported for isolated subinterpreters")
+
+
 def start_failed(rc):
     """lt_thread_start or lt_thread_start_joinable returned rc (not LT_OK)."""
     if rc == lib.LT_ENOMEM:

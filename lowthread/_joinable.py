@@ -7,14 +7,19 @@ its own: its end is what _set_done() says, kept as a held lock.
 
 import os
 import sys
+import weakref
 from typing import Any
 
 from . import _core, _threads, _wait
 from ._lock import lock
 from ._lowthread import ffi, lib
 
-# Non-daemon threads, joined by _shutdown().
+_THREAD_OUT_T = ffi.typeof("lt_thread_t **")
+# Non-daemon threads still running, joined by _shutdown().
 _non_daemon: set = set()
+# The "done" locks of the handles _make_thread_handle() made, with their
+# idents: after fork() those of other threads are done.
+_made: "weakref.WeakKeyDictionary[lock, int]" = weakref.WeakKeyDictionary()
 
 
 class _ThreadHandle:
@@ -86,7 +91,7 @@ def start_joinable_thread(function, handle=None, daemon=True):
         handle = _ThreadHandle()
     elif handle._started():
         raise RuntimeError("thread already started")
-    out = ffi.new("lt_thread_t **")
+    out = ffi.new(_THREAD_OUT_T)
     # The thread waits on hold until its handle knows it: the function may
     # well join or inspect its own handle at once.
     hold = lock()
@@ -94,12 +99,13 @@ def start_joinable_thread(function, handle=None, daemon=True):
     try:
         handle._ident = _threads.start(
             function, (), {}, lambda fn, arg, ident: lib.lt_thread_start_joinable(fn, arg, out, ident),
-            hold)
+            hold, None if daemon else lambda: _non_daemon.discard(handle))
         handle._thread = ffi.gc(out[0], lib.lt_thread_free)
+        if not daemon:
+            # Before the thread may end (it waits on hold): see at_end above.
+            _non_daemon.add(handle)
     finally:
         hold.release()
-    if not daemon:
-        _non_daemon.add(handle)
     return handle
 
 
@@ -109,24 +115,33 @@ def _make_thread_handle(ident, /):
     handle._ident = _core.thread_ident(ident)
     event = handle._event = lock()
     event.acquire()
+    _made[event] = handle._ident
     return handle
 
 
 def _shutdown():
-    """Join every non-daemon thread but the caller's."""
+    """Join every non-daemon thread but the caller's, also those that the
+    joined ones start meanwhile, until none is left."""
     me = _threads.get_ident()
-    for handle in list(_non_daemon):
-        if handle.ident != me:
+    while True:
+        pending = [handle for handle in _non_daemon if handle.ident != me]
+        if not pending:
+            return
+        for handle in pending:
             handle.join()
-        _non_daemon.discard(handle)
+            _non_daemon.discard(handle)
 
 
 def _after_fork_in_child():
-    # The parent's other threads do not exist here: nothing to wait for.
+    # The parent's other threads do not exist here: nothing to wait for,
+    # and the handles made for them are done.
     me = _threads.get_ident()
     for handle in list(_non_daemon):
         if handle.ident != me:
             _non_daemon.discard(handle)
+    for event, ident in list(_made.items()):
+        if ident != me:
+            event._at_fork_reinit()
 
 
 if hasattr(os, "register_at_fork"):

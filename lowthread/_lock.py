@@ -98,8 +98,3 @@ Lock the lock, waiting at most timeout seconds (-1: forever) if blocking.
 Returns True if the lock was acquired, False if not.
 """)
 lock.acquire_lock = lock.acquire
-
-
-def allocate_lock():
-    """Return a new, unlocked lock."""
-    return lock()

@@ -4,7 +4,8 @@ import operator
 import os
 import sys
 
-from . import _core, _unraisable
+from . import _core, _interp, _unraisable, _wait
+from ._lock import lock
 from ._lowthread import ffi, lib
 
 get_ident = lib.lt_get_ident
@@ -16,10 +17,21 @@ if lib.lt_have_native_id():
 _handles = set()
 # Threads running their function: what _count() counts.
 _running = set()
+# The lowthread threads that are alive, by ident, until they end.
+_jobs: dict = {}
+# For threads lowthread did not start: what thread_token() gives them.
+_foreign: dict = {}
+# The ltpy_end_t of threads that have ended or are ending, with the two locks
+# in it, kept alive until the C entry is done with them (see _sweep).
+_ending: dict = {}
 _NO_KWARGS: dict = {}
 # Where every thread starts: ltpy_thread_main (binding/lt_py_entry.h) runs the
 # extern "Python" bootstrap() inside a thread state that ends with the thread.
 _ENTRY = ffi.addressof(lib, "ltpy_thread_main")
+# C types parsed once: ffi.new() of a parsed type costs half as much.
+_START_T = ffi.typeof("ltpy_start_t *")
+_IDENT_T = ffi.typeof("uint64_t *")
+_END_T = ffi.typeof("ltpy_end_t *")
 # Set once the interpreter has begun to exit (see at_exit).
 _exiting = False
 # How long, in microseconds, the exit guard waits for threads to enter Python.
@@ -27,15 +39,50 @@ _ENTER_WAIT_US = 1_000_000
 
 
 class _Start:
-    __slots__ = ("function", "args", "kwargs", "handle", "ident", "hold")
+    __slots__ = ("function", "args", "kwargs", "handle", "start", "ident", "hold", "at_end",
+                 "sentinel", "locals")
 
-    def __init__(self, function, args, kwargs, hold):
+    def __init__(self, function, args, kwargs, hold, at_end):
         self.function = function
         self.args = args
         self.kwargs = kwargs
         self.handle = ffi.new_handle(self)
+        # What ltpy_thread_main gets: the handle and the interpreter to run in.
+        self.start = ffi.new(_START_T, (_interp.INTERP, self.handle))
         self.ident = 0
         self.hold = hold
+        self.at_end = at_end
+        self.sentinel = None  # the _set_sentinel() lock the C entry releases
+        self.locals = None  # the thread's _local values (see _local)
+
+
+class _Foreign:
+    """thread_token() of a thread that lowthread did not start."""
+
+    __slots__ = ("locals",)
+
+    def __init__(self):
+        self.locals = None
+
+
+def _drop_locals(token):
+    """Free the thread-local values of the thread token stands for."""
+    while token.locals:  # a __del__ among the values may make new ones
+        impls, token.locals = token.locals, None
+        for impl in impls:
+            impl.forget(token)
+
+
+def thread_token():
+    """An object that belongs to the calling thread: its lowthread start record
+    while the thread lives, else one kept for it (by ident) for good."""
+    ident = get_ident()
+    token = _jobs.get(ident)
+    if token is None:
+        token = _foreign.get(ident)
+        if token is None:
+            token = _foreign[ident] = _Foreign()
+    return token
 
 
 def start_new_thread(*args, **kwargs):
@@ -63,24 +110,27 @@ def start_new_thread(*args, **kwargs):
     return start(function, fargs, _NO_KWARGS if fkwargs is None else fkwargs)
 
 
-def start(function, args, kwargs, starter=lib.lt_thread_start, hold=None):
+def start(function, args, kwargs, starter=lib.lt_thread_start, hold=None, at_end=None):
     """Run function(*args, **kwargs) on a thread made by starter; return its ident.
 
     starter is lt_thread_start or a function with its arguments.  hold, if
     given, is a held lock that the new thread acquires before it calls
     function: the caller releases it once it has recorded the thread.
+    at_end, if given, is called in the thread after function.
     """
+    if not _interp.THREADS_ALLOWED:
+        _core.threads_not_allowed()
     if sys.is_finalizing():
         _core.finalizing()
-    job = _Start(function, args, kwargs, hold)
-    ident = ffi.new("uint64_t *")
+    job = _Start(function, args, kwargs, hold, at_end)
+    ident = ffi.new(_IDENT_T)
     _handles.add(job.handle)
-    rc = starter(_ENTRY, job.handle, ident)
+    rc = starter(_ENTRY, job.start, ident)
     if rc:
         _handles.discard(job.handle)
         # job and its handle refer to each other: let go of the caller's
         # objects now, not when the cycle collector comes by.
-        job.function = job.args = job.kwargs = job.handle = job.hold = None
+        job.function = job.args = job.kwargs = job.handle = job.hold = job.at_end = None
         _core.start_failed(rc)
     if _exiting:
         lib.lt_threads_wait_started(_ENTER_WAIT_US)
@@ -90,13 +140,15 @@ def start(function, args, kwargs, starter=lib.lt_thread_start, hold=None):
 @ffi.def_extern(name="ltpy_bootstrap")
 def bootstrap(arg):
     """The body of every thread lowthread starts, called by the C core (an
-    extern "Python" function) in the new thread."""
+    extern "Python" function) in the new thread.  Returns the ltpy_end_t
+    that the C entry releases after the thread's state is gone, or NULL."""
     job = ffi.from_handle(arg)
     _handles.discard(job.handle)
     # In Python now: what lt_threads_wait_started() waits for (see at_exit).
     lib.lt_thread_started()
-    job.handle = None  # the cycle job <-> handle ends here
+    job.handle = job.start = None  # the cycle job <-> handle ends here
     job.ident = get_ident()
+    _jobs[job.ident] = job
     _running.add(job)
     try:
         if job.hold is not None:
@@ -111,6 +163,33 @@ def bootstrap(arg):
         # weakref callback on the function may already look at _count().
         _running.discard(job)
         job.function = job.args = job.kwargs = job.hold = None
+        # The thread's local values die here, while it is still itself: a
+        # __del__ they run may use thread-locals too.
+        if job.locals:
+            _drop_locals(job)
+        if job.at_end is not None:
+            job.at_end()
+        _jobs.pop(job.ident, None)
+    return ffi.NULL if job.sentinel is None else _end(job.sentinel)
+
+
+def _end(sentinel):
+    """The ltpy_end_t for a thread's sentinel, or NULL if nobody waits on it."""
+    if not sentinel.locked():
+        return ffi.NULL
+    finished = lock()
+    finished.acquire()
+    end = ffi.new(_END_T, (sentinel._lk, finished._lk))
+    _ending[end] = (sentinel, finished)
+    return end
+
+
+def _sweep():
+    """Let go of the ltpy_end_t whose C entry has released both locks."""
+    for end in list(_ending):
+        entry = _ending.get(end)
+        if entry is not None and entry[1].acquire(False):
+            _ending.pop(end, None)
 
 
 def _count():
@@ -118,18 +197,54 @@ def _count():
     return len(_running)
 
 
+def _set_sentinel():
+    """A lock that is released, if locked, when the calling thread has ended.
+
+    What threading acquires and then waits on to join a thread on CPython
+    3.9-3.12 and PyPy (its _tstate_lock).  Released by the C entry once the
+    thread's state is gone (binding/lt_py_entry.h), so after its
+    thread-local values too; never, for a thread lowthread did not start
+    (threading releases the main thread's itself).
+    """
+    sentinel = lock()
+    job = _jobs.get(get_ident())
+    if job is not None:
+        job.sentinel = sentinel  # a later call (after fork) replaces it
+    if _ending:
+        _sweep()
+    return sentinel
+
+
+def _get_main_thread_ident():
+    """The ident of the main thread: the one that runs signal handlers
+    (after os.fork(), the thread that forked)."""
+    return lib.ltpy_main_ident()
+
+
 def _after_fork_in_child():
-    # Only the thread that forked exists in the child.
+    # Only the thread that forked exists in the child, and is its main one.
     me = get_ident()
     for job in list(_running):
         if job.ident != me:
             _running.discard(job)
+    for ident, job in list(_jobs.items()):
+        if ident != me:
+            del _jobs[ident]
+            _drop_locals(job)  # as the interpreter drops their thread states
+    for ident, token in list(_foreign.items()):
+        if ident != me:
+            del _foreign[ident]
+            _drop_locals(token)
     _handles.clear()
+    _ending.clear()  # their threads are not in this process
+    lib.ltpy_set_main_ident(me)
 
 
 # CPython before 3.13 can fork while a new thread makes its thread state:
 # there the threads make it inside the C core's fork gate (lt_py_entry.h).
 lib.ltpy_init(sys.implementation.name == "cpython" and sys.version_info < (3, 13))
+if not lib.ltpy_main_ident() or _wait.runs_signal_handlers():
+    lib.ltpy_set_main_ident(get_ident())
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
@@ -150,6 +265,11 @@ def at_exit():
     global _exiting
     _exiting = True
     lib.lt_threads_wait_started(_ENTER_WAIT_US)
+    # A thread whose sentinel the C entry has just released (what let the
+    # exit go on) is about to release its second lock: both must outlive it.
+    for sentinel, finished in list(_ending.values()):
+        if not sentinel.locked():
+            finished.acquire(timeout=_ENTER_WAIT_US / 1e6)
 
 
 def exit():

@@ -9,11 +9,11 @@ while a temporary hook listens.
 import gc
 import sys
 
-from ._lock import allocate_lock
+from ._lock import lock
 
 ERR_MSG = "Exception ignored in thread started by"
 
-_learn_lock = allocate_lock()
+_learn_lock = lock()
 _hookargs_type: list = []
 
 
