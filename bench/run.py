@@ -14,24 +14,51 @@ The "floor" is two empty calls into a tiny cffi API-mode module built here at
 run time: the least a lock made of two C calls can cost.
 """
 
-import _thread
-import argparse
-import json
-import os
-import shutil
-import statistics
 import sys
-import tempfile
-import threading
-import types
 
-import pyperf
 import workloads
-from lowthread._lowthread import ffi as _lt_ffi
-from lowthread._lowthread import lib as _lt_lib
 
-import lowthread
-from lowthread import _bench
+# threading's objects on lowthread vs native (workloads.THREADING).  pyperf
+# runs each benchmark in worker processes of their own: the Nth
+# bench_time_func() call of this script, named by --worker-task=N.  These
+# come first, native then lowthread for each, so that a worker whose task is
+# odd and within them puts threading on lowthread before anything imports
+# threading (pyperf does, through subprocess).
+THREADING = workloads.THREADING
+BACKENDS = ("native", "lowthread")
+
+
+def _worker_task(argv):
+    for i, arg in enumerate(argv):
+        if arg.startswith("--worker-task="):
+            return int(arg.split("=", 1)[1])
+        if arg == "--worker-task" and i + 1 < len(argv):
+            return int(argv[i + 1])
+    return None
+
+
+_TASK = _worker_task(sys.argv)
+if _TASK is not None and _TASK < 2 * len(THREADING) and BACKENDS[_TASK % 2] == "lowthread":
+    import lowthread as _lowthread_first
+
+    _lowthread_first.install()
+
+import _thread  # noqa: E402
+import argparse  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import shutil  # noqa: E402
+import statistics  # noqa: E402
+import tempfile  # noqa: E402
+import threading  # noqa: E402
+import types  # noqa: E402
+
+import pyperf  # noqa: E402
+from lowthread._lowthread import ffi as _lt_ffi  # noqa: E402
+from lowthread._lowthread import lib as _lt_lib  # noqa: E402
+
+import lowthread  # noqa: E402
+from lowthread import _bench  # noqa: E402
 
 PYPY = sys.implementation.name == "pypy"
 NATIVE, OURS, PYRLOCK = "_thread", "lowthread", "_PyRLock"
@@ -65,6 +92,14 @@ int nop(void);
 def _call(loops, fn, mod):
     """pyperf calls time_func(loops, *args); the workloads take (mod, loops)."""
     return fn(mod, loops)
+
+
+def _call_threading(loops, fn, backend):
+    """A threading workload, in a worker whose threading must be on backend."""
+    if workloads.threading_backend(threading) != backend:
+        raise RuntimeError(f"bench: this worker's threading is not on {backend}: "
+                           "the benchmark order and THREADING disagree")
+    return fn(threading, loops)
 
 
 def build_floor(tmpdir):
@@ -126,6 +161,12 @@ def main():
 def run_timed(runner, floor_lib, master):
     """{(key, module): median seconds per op}, filled in the main process only."""
     results = {}
+    for key, _title, fn in THREADING:  # first: see THREADING
+        for backend in BACKENDS:
+            bench = runner.bench_time_func(f"{key}[threading on {backend}]", _call_threading,
+                                           fn, backend)
+            if master:
+                results[key, backend] = bench.median()
     for key, _title, fn, mods in TIMED:
         for m in mods:
             bench = runner.bench_time_func(f"{key}[{m}]", _call, fn, MODULES[m])
@@ -153,6 +194,10 @@ def report(args, res):
     def ratio(a, b):
         return a / b if a is not None and b else None
 
+    for key, title, _fn in THREADING:
+        nat, ours = res.get((key, "native")), res.get((key, "lowthread"))
+        rows.append({"key": key, "benchmark": title, "unit": "ns", "threading": True,
+                     "native": nat, "lowthread": ours, "ratio": ratio(ours, nat)})
     floor = res.get(("floor", "cffi"))
     for key, title, _fn, mods in TIMED:
         nat, ours = res.get((key, NATIVE)), res.get((key, OURS))
@@ -248,6 +293,11 @@ def check_targets(rows):
         "-" if v is None else f"{v:.2f}x")
     rat("start", 1.0 if PYPY else 2.0,
         f"thread start <= {1.0 if PYPY else 2.0:g}x native")
+    for key, title, _fn in THREADING:
+        if PYPY:
+            rat(key, 1.0, f"{title}: faster than native")
+        else:
+            rat(key, 1.5, f"{title}: <= 1.5x native")
     d = r["overshoot_median"]["diff"]
     add("overshoot median within 20 us of native", d, abs(d) <= 20e-6, f"{d * 1e6:+.0f} us")
     rat("lock_memory", 2.0, "memory per lock <= 2x native")
@@ -267,7 +317,9 @@ def print_table(rows, targets):
             f"{'_PyRLock':>9} {'floor':>7} {'lt/floor':>8}")
     print(head)
     print("-" * len(head))
-    for row in rows:
+    for i, row in enumerate(rows):
+        if i and rows[i - 1].get("threading") and not row.get("threading"):
+            print(f"{'(above: threading on lowthread vs native; below: the modules)':<46}")
         unit = row["unit"]
         fr = row.get("floor_ratio")
         print(f"{row['benchmark']:<46} {fmt(row['native'], unit):>9} "

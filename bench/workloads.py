@@ -192,3 +192,155 @@ def thread_memory(mod, n=100):
         finally:
             hold.release()
     return (after - before) / n
+
+
+# ---------------------------------------------------------------------------
+# threading's own objects, on whichever _thread the worker process put under
+# threading (bench/run.py decides that before threading is imported).  Each
+# takes the threading module and a loop count.  queue and concurrent.futures
+# are imported here, in the worker, after that decision.
+
+def _with_blocks(lk, loops):
+    """loops uncontended ``with lk: pass``."""
+    t0 = clock()
+    for _ in range(loops):
+        with lk:
+            pass
+    return clock() - t0
+
+
+def th_lock_with(th, loops):
+    """``with threading.Lock(): pass``, uncontended."""
+    return _with_blocks(th.Lock(), loops)
+
+
+def th_rlock_with(th, loops):
+    """``with threading.RLock(): pass``, uncontended."""
+    return _with_blocks(th.RLock(), loops)
+
+
+def _partner(th, body):
+    """Start body() in a thread; the caller joins what this returns."""
+    t = th.Thread(target=body, daemon=True)
+    t.start()
+    return t
+
+
+def th_condition_pingpong(th, loops):
+    """Two threads taking turns through one Condition: per turn (one notify + one wait)."""
+    cond = th.Condition()
+    turn = [0]  # even: the main thread's turn, odd: the partner's
+    n = 2 * loops
+
+    def partner():
+        with cond:
+            while turn[0] < n:
+                while turn[0] % 2 == 0:
+                    cond.wait()
+                turn[0] += 1
+                cond.notify()
+
+    t = _partner(th, partner)
+    t0 = clock()
+    with cond:
+        while turn[0] < n:
+            turn[0] += 1
+            cond.notify()
+            while turn[0] % 2 == 1 and turn[0] < n:
+                cond.wait()
+    elapsed = clock() - t0
+    t.join()
+    return elapsed / 2
+
+
+def th_event_pingpong(th, loops):
+    """Event set() in one thread, wait() returning in the other: per one-way handoff."""
+    ping, pong = th.Event(), th.Event()
+
+    def partner():
+        for _ in range(loops):
+            ping.wait()
+            ping.clear()
+            pong.set()
+
+    t = _partner(th, partner)
+    t0 = clock()
+    for _ in range(loops):
+        ping.set()
+        pong.wait()
+        pong.clear()
+    elapsed = clock() - t0
+    t.join()
+    return elapsed / 2
+
+
+def th_queue_transfer(th, loops):
+    """queue.Queue: one thread put()s loops items, the other get()s them; per item."""
+    import queue
+
+    q = queue.Queue()
+    put = q.put
+
+    def producer():
+        for i in range(loops):
+            put(i)
+
+    get = q.get
+    t0 = clock()
+    t = _partner(th, producer)
+    for _ in range(loops):
+        get()
+    elapsed = clock() - t0
+    t.join()
+    return elapsed
+
+
+def _tiny(x):
+    return x
+
+
+def th_pool_map(th, loops):
+    """ThreadPoolExecutor().map over 10,000 tiny tasks, consumed: per map of 10,000."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor() as ex:
+        for _ in ex.map(_tiny, range(100)):  # the workers start outside the timing
+            pass
+        t0 = clock()
+        for _ in range(loops):
+            for _ in ex.map(_tiny, range(10_000)):
+                pass
+        return clock() - t0
+
+
+def _nothing():
+    pass
+
+
+def th_thread_start_join(th, loops):
+    """threading.Thread(target=f): start() then join(), one thread at a time."""
+    Thread = th.Thread
+    t0 = clock()
+    for _ in range(loops):
+        t = Thread(target=_nothing)
+        t.start()
+        t.join()
+    return clock() - t0
+
+
+# (key, title, workload) of the threading benchmarks, in bench/run.py's order.
+THREADING = [
+    ("t_lock", "with threading.Lock()", th_lock_with),
+    ("t_rlock", "with threading.RLock()", th_rlock_with),
+    ("t_cond", "Condition ping-pong, per notify+wait", th_condition_pingpong),
+    ("t_event", "Event set -> wait, 2 threads, per handoff", th_event_pingpong),
+    ("t_queue", "queue.Queue put -> get, 2 threads, per item", th_queue_transfer),
+    ("t_pool", "ThreadPoolExecutor.map, 10,000 tasks", th_pool_map),
+    ("t_thread", "Thread start() + join()", th_thread_start_join),
+]
+
+
+def threading_backend(th):
+    """'lowthread' or 'native': whose lock threading.Lock() makes."""
+    module = type(th.Lock()).__module__ or ""
+    return "lowthread" if module.split(".")[0] == "lowthread" else "native"
