@@ -24,8 +24,8 @@ class builtin:
         return self._function(*args, **kwargs)
 
     def __repr__(self):
-        return f"<built-in function {self.__name__}>"
+        return f"<built-in function {self.__name__}>"  # type: ignore[attr-defined]
 
     def __reduce__(self):
         # Pickled by name, as builtins are.
-        return self.__qualname__
+        return self.__qualname__  # type: ignore[attr-defined]

@@ -120,7 +120,7 @@ def _fresh_main():
     """A new __main__ module, as the interpreter makes it at startup."""
     main = types.ModuleType("__main__")
     main.__annotations__ = {}
-    main.__builtins__ = builtins
+    main.__builtins__ = builtins  # type: ignore[attr-defined]
     # The runner's own __main__ (lowthread's, or the console script) stays
     # referenced, so that its globals live on while its code runs.
     _replaced.append(sys.modules.get("__main__"))
@@ -150,7 +150,7 @@ def _run_script(path, args):
         sys.argv[:] = [path, *args]
         _set_path0(full)
         _fresh_main()
-        runpy._run_module_as_main("__main__", alter_argv=False)
+        runpy._run_module_as_main("__main__", alter_argv=False)  # type: ignore[attr-defined]
         return
     try:
         with open(path, "rb") as f:
@@ -189,7 +189,7 @@ def _run_module(name, args):
     _set_path0(os.getcwd())
     _fresh_main()
     # What python -m calls: it runs the module in sys.modules["__main__"].
-    runpy._run_module_as_main(name, alter_argv=True)
+    runpy._run_module_as_main(name, alter_argv=True)  # type: ignore[attr-defined]
 
 
 # The frames of the runner itself that a traceback passes below _launch.

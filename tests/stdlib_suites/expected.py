@@ -80,6 +80,9 @@ EXCEPTIONS = [
       "flaky", "not understood yet: both failed (KeyboardInterrupt not raised) in one of four "
       "runs of the module on 3.11, and pass alone and in the other runs"),
     # lowthread bugs, open.
+    E(frozenset({"pypy"}), CF + ".ProcessPoolForkProcessPoolShutdownTest.test_del_shutdown",
+      "deselect", "hung once on PyPy in a full CI-style run (2026-12-01; passed in the runs "
+      "before): under investigation, not run there until understood"),
     E(frozenset({"3.13"}), "test.test_threading.ThreadTests.test_dummy_thread_after_fork",
       "xfail", "a thread-local value of a daemon thread still running at exit (3.13's "
       "_DeleteDummyThreadOnDel) dies when threading's globals are already None; natively the "
