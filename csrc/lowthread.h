@@ -213,8 +213,12 @@ typedef void (*lt_thread_fn)(void *arg);
  * lt_stack_size_set() (or the library's default, see lt_stack_size_default)
  * and stores the new thread's ident (the value lt_get_ident() returns inside
  * it) in *ident_out, if ident_out is not NULL, before returning.
- * The thread ends when fn returns.  On failure fn never runs, arg is not
- * touched and nothing is leaked.
+ * The thread ends when fn returns.  On POSIX a thread ended inside fn by
+ * pthread_exit() (as CPython ends its daemon threads at exit) ends as if fn
+ * had returned: started up, joinable handles done, nothing left behind; on
+ * Windows one ended by ExitThread() leaves a small block (its interrupt
+ * record) allocated, and its handle is never done.  On failure fn never
+ * runs, arg is not touched and nothing is leaked.
  * Returns LT_OK, LT_EINVAL (fn is NULL), LT_ENOMEM (the library's own
  * allocation failed), LT_EAGAIN (the system refused the thread, for any
  * reason: too many threads, or a stack it cannot provide; errno or

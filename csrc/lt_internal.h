@@ -150,13 +150,20 @@ LT__HIDDEN void lt__os_error_nomem(void);
 /* lt_thread.c: the body of every thread the library starts; and, for the
  * fork handler, with the registry held, in the forked child. */
 LT__HIDDEN void lt__thread_main(void *boot);
+
+/* lt_thread.c, for the OS layer: the end of a thread ended inside fn
+ * without returning (pthread_exit()); local is the slot's last value.  The
+ * POSIX layer calls it from a thread-specific key's destructor; Windows has
+ * no such hook for ExitThread(), and a thread ended so leaves its block (a
+ * listed record, still valid) behind. */
+LT__HIDDEN void lt__thread_ended_in_fn(void *local);
 LT__HIDDEN void lt__threads_at_fork_child(void);
 
 /* ---- interrupts: lt_thread.c with the lock back-ends ------------------------
  *
  * A thread that lt_thread_interrupt() can reach has a waiter record: the
  * main thread (lt_set_main_thread), whose record is static, and every thread
- * the library started, whose record lives in its lt__local while it runs fn.
+ * the library started, whose record lives in its lt__local (on the heap).
  * The records are listed in the registry, and so are those waiting in an
  * acquire with LT_WAIT_INTR ("parked", with the lock in on).  The interrupter
  * sets pending and, under the registry (so that the lock cannot be freed

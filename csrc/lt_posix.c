@@ -51,7 +51,9 @@ static pthread_mutex_t lt__gate_mutex = PTHREAD_MUTEX_INITIALIZER;
 
 /* Per thread. */
 static __thread uint64_t lt__native_id; /* cache; 0: not looked up yet */
-static __thread void *lt__tls;          /* lt__os_tls_get() */
+/* lt__os_tls_get(): a thread-specific key rather than a __thread variable
+ * for its destructor, which ends a thread ended inside fn. */
+static pthread_key_t lt__local_key;
 
 static void lt__at_fork_prepare(void)
 {
@@ -87,9 +89,11 @@ static void lt__at_fork_child(void)
 static void lt__init_once(void)
 {
     /* Fails only when out of memory at the library's first use; without
-     * the condvars or the fork handlers the gate and the ids cannot work. */
+     * the condvars, the key or the fork handlers the gate, the ids and
+     * the threads' records cannot work. */
     if (lt__cond_init(&lt__reg_cond[LT__REG_STARTUP]) != 0
         || lt__cond_init(&lt__reg_cond[LT__REG_JOINED]) != 0
+        || pthread_key_create(&lt__local_key, lt__thread_ended_in_fn) != 0
         || pthread_atfork(lt__at_fork_prepare, lt__at_fork_parent,
                           lt__at_fork_child) != 0)
         abort();
@@ -207,12 +211,17 @@ void lt__os_thread_detach(lt__os_thread_t thread)
 
 void *lt__os_tls_get(void)
 {
-    return lt__tls;
+    /* The key is made at the library's first use, which may be this. */
+    pthread_once(&lt__once, lt__init_once);
+    return pthread_getspecific(lt__local_key);
 }
 
 void lt__os_tls_set(void *value)
 {
-    lt__tls = value;
+    /* Set first in lt__thread_main(), after the key was made.  It can fail
+     * only for want of memory (glibc needs none for its first 32 keys);
+     * fn then runs in a thread the library does not recognise as its own. */
+    (void)pthread_setspecific(lt__local_key, value);
 }
 
 unsigned long lt__os_error_get(void)

@@ -41,17 +41,14 @@ struct lt_thread_s {
     int refs;          /* the caller's, and the thread's until it ends */
 };
 
-/* The heap block that carries fn and arg to the new thread. */
-struct lt__boot {
+/* What a thread the library started knows of itself: on the heap (made by
+ * the starter, which hands fn and arg over in it), since a thread may be
+ * ended without returning from fn (pthread_exit(), which CPython calls in
+ * its daemon threads at exit) and its record must stay valid while it is
+ * listed.  The platform's thread-local slot points to it while fn runs. */
+struct lt__local {
     lt_thread_fn fn;
     void *arg;
-    lt_thread_t *handle; /* NULL for a detached thread */
-};
-
-/* What a thread the library started knows of itself while it runs fn: it
- * lives on the thread's stack, and the platform's thread-local slot points
- * to it. */
-struct lt__local {
     lt_thread_t *handle; /* NULL for a detached thread */
     int counted;         /* counted in lt__starting; only this thread writes it */
     int has_waiter;      /* waiter is made and listed */
@@ -90,23 +87,59 @@ static void lt__thread_finish(lt_thread_t *h)
         lt__handle_destroy(h);
 }
 
+/* Under the registry: the thread is no longer counted as starting up. */
+static void lt__uncount(struct lt__local *local)
+{
+    if (local->counted) {
+        local->counted = 0;
+        lt__starting--;
+        lt__startup_dropped();
+    }
+}
+
+/* After fn, whether it returned or the thread is being ended inside it
+ * (lt__thread_ended_in_fn): the thread's record leaves the list, and a
+ * joinable thread's handle learns that it is done. */
+static void lt__thread_end(struct lt__local *local)
+{
+    lt_thread_t *handle = local->handle;
+
+    lt__reg_lock();
+    lt__uncount(local);
+    if (local->has_waiter) {
+        lt__waiter_t **pp;
+
+        for (pp = &lt__records; *pp != &local->waiter; pp = &(*pp)->next)
+            ;
+        *pp = local->waiter.next;
+    }
+    lt__reg_unlock();
+    if (local->has_waiter)
+        lt__wake_fini(&local->waiter);
+    free(local);
+    if (handle != NULL)
+        lt__thread_finish(handle);
+}
+
+void lt__thread_ended_in_fn(void *local)
+{
+    lt__thread_end(local);
+}
+
 void lt__thread_main(void *p)
 {
-    struct lt__boot boot = *(struct lt__boot *)p;
-    struct lt__local local;
+    struct lt__local *local = p;
     int admitted;
 
-    free(p);
-    local.handle = boot.handle;
-    local.counted = 0;
-    local.has_waiter = 0;
+    local->counted = 0;
+    local->has_waiter = 0;
     /* The gate: once closed, fn is never entered and arg is abandoned. */
     lt__reg_lock();
     admitted = !lt__closed;
     lt__entering--;
     if (admitted) {
         lt__starting++;
-        local.counted = 1;
+        local->counted = 1;
     } else {
         lt__startup_dropped();
     }
@@ -114,34 +147,22 @@ void lt__thread_main(void *p)
     if (admitted) {
         /* Without a record (the system refused its wake) the thread's
          * waits only miss lt_thread_interrupt(). */
-        if (lt__wake_init(&local.waiter) == LT_OK) {
-            local.waiter.ident = lt_get_ident();
-            local.waiter.pending = 0;
-            local.waiter.handed = 0;
-            local.waiter.on = NULL;
+        if (lt__wake_init(&local->waiter) == LT_OK) {
+            local->waiter.ident = lt_get_ident();
+            local->waiter.pending = 0;
+            local->waiter.handed = 0;
+            local->waiter.on = NULL;
             lt__reg_lock();
-            local.waiter.next = lt__records;
-            lt__records = &local.waiter;
-            local.has_waiter = 1;
+            local->waiter.next = lt__records;
+            lt__records = &local->waiter;
+            local->has_waiter = 1;
             lt__reg_unlock();
         }
-        lt__os_tls_set(&local);
-        boot.fn(boot.arg);
-        lt_thread_started(); /* fn returned: started up, if not said already */
+        lt__os_tls_set(local);
+        local->fn(local->arg);
         lt__os_tls_set(NULL);
-        if (local.has_waiter) {
-            lt__waiter_t **pp;
-
-            lt__reg_lock();
-            for (pp = &lt__records; *pp != &local.waiter; pp = &(*pp)->next)
-                ;
-            *pp = local.waiter.next;
-            lt__reg_unlock();
-            lt__wake_fini(&local.waiter);
-        }
     }
-    if (boot.handle != NULL)
-        lt__thread_finish(boot.handle);
+    lt__thread_end(local);
 }
 
 /* What lt_thread_start() and lt_thread_start_joinable() share: the gate,
@@ -150,7 +171,7 @@ void lt__thread_main(void *p)
 static int lt__start(lt_thread_fn fn, void *arg, lt_thread_t *handle,
                      lt__os_thread_t *thread, uint64_t *ident)
 {
-    struct lt__boot *boot = NULL;
+    struct lt__local *boot = NULL;
     size_t stack_size;
     unsigned long err;
     int closed, rc;
@@ -173,8 +194,7 @@ static int lt__start(lt_thread_fn fn, void *arg, lt_thread_t *handle,
 
     rc = lt__os_threads_prepare();
     if (rc == LT_OK) {
-        /* On the heap, because the new thread may first run after we
-         * return. */
+        /* The new thread's own block, which it frees when it ends. */
         boot = malloc(sizeof *boot);
         if (boot == NULL) {
             lt__os_error_nomem();
@@ -413,10 +433,8 @@ void lt_thread_started(void)
      * it), so it is read without the registry. */
     if (local == NULL || !local->counted)
         return;
-    local->counted = 0;
     lt__reg_lock();
-    lt__starting--;
-    lt__startup_dropped();
+    lt__uncount(local);
     lt__reg_unlock();
 }
 

@@ -889,6 +889,50 @@ static void test_fork_from_joinable_thread(void)
     lt_lock_free(block);
 }
 
+/* ---- threads ended inside fn ------------------------------------------------------ */
+
+/* CPython ends its daemon threads at exit with pthread_exit(), inside fn,
+ * while other threads go on: the ended thread's record must not be left
+ * dangling in the registry's lists (it lived on the thread's stack once),
+ * its joinable handle must learn that it is done, and it must not stay
+ * counted as starting up. */
+static void t_exit_inside_fn(void *arg)
+{
+    lt_lock_t *lock = arg;
+
+    /* A contended interruptible wait first, so that the record was parked
+     * and woken on the semaphore back-end. */
+    if (lt_lock_acquire(lock, T_LONG, LT_WAIT_INTR) == LT_OK)
+        lt_lock_release(lock);
+    pthread_exit(NULL);
+}
+
+static void test_thread_ended_inside_fn(void)
+{
+    enum { ROUNDS = 40, PER_ROUND = 8 };
+    lt_lock_t *lock = NULL;
+    lt_thread_t *h[PER_ROUND];
+    uint64_t ident[PER_ROUND];
+    int round, i;
+
+    CHECK_RC(lt_lock_new(&lock), LT_OK);
+    for (round = 0; round < ROUNDS; round++) {
+        CHECK_RC(lt_lock_acquire(lock, 0, 0), LT_OK);
+        for (i = 0; i < PER_ROUND; i++)
+            CHECK_RC(lt_thread_start_joinable(t_exit_inside_fn, lock, &h[i], &ident[i]), LT_OK);
+        lt_lock_release(lock);
+        for (i = 0; i < PER_ROUND; i++) {
+            /* Done as if fn had returned: joined, not counted. */
+            CHECK_RC(lt_thread_join(h[i], T_LONG, 0), LT_OK);
+            lt_thread_free(h[i]);
+        }
+        for (i = 0; i < PER_ROUND; i++)
+            CHECK_RC(lt_thread_interrupt(ident[i]), LT_ESRCH);
+        CHECK_RC(lt_threads_wait_started(T_SEC), LT_OK);
+    }
+    lt_lock_free(lock);
+}
+
 /* ---- driver ------------------------------------------------------------------------ */
 
 static const struct t_test t_tests[] = {
@@ -905,6 +949,7 @@ static const struct t_test t_tests[] = {
     {"threads_close", test_threads_close},
     {"gate_stops_threads_not_yet_in_fn", test_gate_stops_threads_not_yet_in_fn},
     {"fork_waits_for_gated_section", test_fork_waits_for_gated_section},
+    {"thread_ended_inside_fn", test_thread_ended_inside_fn},
 };
 
 int main(void)
