@@ -261,8 +261,9 @@ int lt_threads_close(int64_t timeout_us);
  * an embedding runtime registering a new thread in a list that the forked
  * child then walks (a new thread making its own runtime state, say).  The
  * section must be short, must not wait for anything that a forking thread
- * may hold while it calls fork(), and must not fork.  Sections do not nest.  Windows has no fork():
- * both calls do nothing there. */
+ * may hold while it calls fork(), and must neither fork nor start a thread
+ * (a start takes the gate itself).  Sections do not nest.  Windows has no
+ * fork(): both calls do nothing there. */
 void lt_fork_gate_enter(void);
 void lt_fork_gate_leave(void);
 

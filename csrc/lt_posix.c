@@ -181,8 +181,19 @@ int lt__os_thread_create(lt__os_thread_t *thread, uint64_t *ident,
             err = pthread_attr_setstacksize(&attr, stack_size);
         if (err == 0 && detached)
             err = pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        if (err == 0)
+        if (err == 0) {
+            /* Inside the fork gate: glibc's pthread_create() frees the
+             * thread-local blocks that a reused stack's last thread had
+             * (dlopen()ed libraries' TLS, such as an interpreter's
+             * extensions have) before it marks them gone, so that a fork()
+             * in between leaves the child a stack whose blocks it frees
+             * again ("double free" in a child's pthread_create(), about 1
+             * in 5000 forks amid thread starts before this). */
+            pthread_once(&lt__once, lt__init_once);
+            pthread_mutex_lock(&lt__gate_mutex);
             err = pthread_create(thread, &attr, lt__posix_main, boot);
+            pthread_mutex_unlock(&lt__gate_mutex);
+        }
         pthread_attr_destroy(&attr);
     }
     if (err != 0) {
