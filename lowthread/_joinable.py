@@ -1,7 +1,7 @@
 """Joinable threads: CPython 3.13's start_joinable_thread() and _ThreadHandle.
 
-A handle owns a C thread handle (freed with it; a thread never joined is
-detached then).  A handle made by _make_thread_handle() has no OS thread of
+A handle owns a C thread handle (freed with it, see _reclaim; a thread never
+joined is detached then).  A handle made by _make_thread_handle() has no OS thread of
 its own: its end is what _set_done() says, kept as a held lock.
 """
 
@@ -10,7 +10,7 @@ import sys
 import weakref
 from typing import Any
 
-from . import _core, _threads, _wait
+from . import _core, _reclaim, _threads, _wait
 from ._lock import lock
 from ._lowthread import ffi, lib
 
@@ -37,6 +37,16 @@ class _ThreadHandle:
 
     def __init_subclass__(cls, **kwargs):
         raise TypeError("type 'lowthread._ThreadHandle' is not an acceptable base type")
+
+    if _reclaim.IN_DEL:
+        # Defaults, not globals: see _reclaim.
+        def __del__(self, _free=_reclaim.free, _free_c=lib.lt_thread_free):
+            try:
+                thread = self._thread
+            except AttributeError:  # __init__ never ran
+                return
+            if thread is not None:
+                _free(thread, _free_c)
 
     @property
     def ident(self):
@@ -100,7 +110,7 @@ def start_joinable_thread(function, handle=None, daemon=True):
         handle._ident = _threads.start(
             function, (), {}, lambda fn, arg, ident: lib.lt_thread_start_joinable(fn, arg, out, ident),
             hold, None if daemon else lambda: _non_daemon.discard(handle))
-        handle._thread = ffi.gc(out[0], lib.lt_thread_free)
+        handle._thread = out[0] if _reclaim.IN_DEL else ffi.gc(out[0], lib.lt_thread_free)
         if not daemon:
             # Before the thread may end (it waits on hold): see at_end above.
             _non_daemon.add(handle)

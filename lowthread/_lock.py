@@ -1,9 +1,8 @@
 """The lock type: a binary semaphore from the C core, freed with its object."""
 
-import sys
 from typing import Any, Callable
 
-from . import _wait
+from . import _reclaim, _wait
 from ._core import check, new_c, not_locked
 from ._lowthread import ffi, lib
 
@@ -15,7 +14,7 @@ _C_LOCK_SIZE = lib.lt_lock_sizeof()
 # pointer: a cdata from ffi.gc() costs 64 more bytes per lock and about 100
 # more instructions per call it is passed to.  PyPy collects objects with
 # __del__ more slowly than ffi.gc() cdata, and its calls do not care.
-_FREE_IN_DEL = sys.implementation.name == "cpython"
+_FREE_IN_DEL = _reclaim.IN_DEL
 
 
 def _new_c_lock():
@@ -50,12 +49,7 @@ class lock:
         self._lk = _new_c_lock()
 
     if _FREE_IN_DEL:
-        def __del__(self, _free=lib.lt_lock_free):
-            try:
-                lk = self._lk
-            except AttributeError:  # __init__ never ran, or failed
-                return
-            _free(lk)
+        __del__ = _reclaim.lk_finalizer(lib.lt_lock_free)
 
     def __init_subclass__(cls, **kwargs):
         raise TypeError("type 'lowthread.lock' is not an acceptable base type")

@@ -4,7 +4,7 @@ the count beside its lock, so that every operation is one C call.
 
 from typing import Any, Callable
 
-from . import _wait
+from . import _reclaim, _wait
 from ._core import check, new_c, not_owner
 from ._lowthread import ffi, lib
 
@@ -20,7 +20,11 @@ _C_RLOCK_SIZE = lib.lt_rlock_sizeof()
 
 
 def _new_c_rlock():
-    return ffi.gc(new_c(lib.lt_rlock_new, "lt_rlock_t *"), lib.lt_rlock_free, size=_C_RLOCK_SIZE)
+    """A new C rlock: a plain pointer that RLock.__del__ frees where
+    _reclaim.IN_DEL (as lock does, see _lock), else a cdata that frees it
+    when it dies."""
+    rl = new_c(lib.lt_rlock_new, "lt_rlock_t *")
+    return rl if _reclaim.IN_DEL else ffi.gc(rl, lib.lt_rlock_free, size=_C_RLOCK_SIZE)
 
 
 def _tp_name(cls):
@@ -79,6 +83,11 @@ class RLock:
 
     def __init__(self, *args, **kwargs):
         pass
+
+    if _reclaim.IN_DEL:
+        # A subclass that defines __del__ must call this one, as with any
+        # Python class.
+        __del__ = _reclaim.lk_finalizer(lib.lt_rlock_free)
 
     def release(self):
         """Undo one acquire() by the owning thread; at the last one, unlock.
