@@ -48,6 +48,7 @@ def info(args):
 
 def demo(args):
     lowthread, _, _ = _load()
+    import signal
     import time
 
     print(f"lowthread {lowthread.__version__}: a short tour of the API")
@@ -81,19 +82,26 @@ def demo(args):
     print(f"a timed acquire of a held lock: {got} after {time.monotonic() - t0:.3f} s")
     baton.release()
 
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        # Started in the background by a shell without job control, say:
+        # SIGINT is ignored, and interrupt_main() then does nothing.
+        print("interrupt_main: skipped, SIGINT is not handled by Python in this process")
+        return 0
+    baton.acquire()
+
     def interrupter():
         time.sleep(0.1)
         lowthread.interrupt_main()
 
     lowthread.start_new_thread(interrupter, ())
+    t0 = time.monotonic()
     try:
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            time.sleep(0.01)
+        baton.acquire(timeout=5)  # held: only the interrupt can end it early
         print("interrupt_main did not arrive")
         return 1
     except KeyboardInterrupt:
-        print("interrupt_main from a worker: KeyboardInterrupt in the main thread")
+        print("interrupt_main from a worker: KeyboardInterrupt in the main thread, "
+              f"blocked in acquire(), after {time.monotonic() - t0:.3f} s")
     return 0
 
 

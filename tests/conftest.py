@@ -320,6 +320,34 @@ def _lt_pythonpath():
 PRELUDE = "import {name} as lt\n"
 
 
+# Child source that defines heap(): the bytes in use in malloc's heap proper
+# (glibc's mallinfo2), or None where there is no such call.  Every allocation
+# of the C core goes there (all far below the mmap threshold).  Large blocks
+# that malloc maps one by one (hblkhd) are left out: PyPy keeps per-thread
+# blocks of ~1.3 MB there, pooled up to a high-water mark that moves by whole
+# blocks from run to run.
+HEAP_PROBE = """
+try:
+    import ctypes
+
+    class _MallInfo2(ctypes.Structure):
+        _fields_ = [(n, ctypes.c_size_t) for n in (
+            "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+            "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+    _mallinfo2 = ctypes.CDLL(None).mallinfo2
+    _mallinfo2.restype = _MallInfo2
+    _mallinfo2.argtypes = []
+
+    def heap():
+        return _mallinfo2().uordblks
+    heap()
+except (AttributeError, OSError, ImportError):
+    def heap():
+        return None
+"""
+
+
 def run_py(code, timeout=30.0, args=(), env=None, prelude=True, prefix=()):
     """Run a Python snippet with sys.executable in a fresh process.
 

@@ -62,7 +62,7 @@ import textwrap
 import time
 
 import pytest
-from conftest import IS_LINUX, IS_PYPY, LT_NAME, ORACLE, PRELUDE, _lt_pythonpath
+from conftest import HEAP_PROBE, IS_LINUX, IS_PYPY, LT_NAME, ORACLE, PRELUDE, _lt_pythonpath
 
 pytestmark = [
     pytest.mark.skipif(
@@ -215,30 +215,7 @@ def fds():
 def tasks():
     return len(os.listdir("/proc/self/task"))
 
-try:
-    import ctypes
-
-    class _MallInfo2(ctypes.Structure):
-        _fields_ = [(n, ctypes.c_size_t) for n in (
-            "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
-            "fsmblks", "uordblks", "fordblks", "keepcost")]
-
-    _mallinfo2 = ctypes.CDLL(None).mallinfo2
-    _mallinfo2.restype = _MallInfo2
-    _mallinfo2.argtypes = []
-
-    def heap():
-        # Bytes in use in malloc's heap proper, where every allocation of the
-        # C core goes (all far below the mmap threshold).  Large blocks that
-        # malloc maps one by one (hblkhd) are left out: PyPy keeps per-thread
-        # blocks of ~1.3 MB there, pooled up to a high-water mark that moves
-        # by whole blocks from run to run.
-        return _mallinfo2().uordblks
-    heap()
-except (AttributeError, OSError, ImportError):
-    def heap():
-        return None
-
+""" + HEAP_PROBE + """
 PYPY = sys.implementation.name == "pypy"
 # PyPy's heap (its collector's arenas, the JIT's code) settles only after two
 # rounds of the same work; CPython's after a short one.
