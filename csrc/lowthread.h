@@ -138,6 +138,13 @@ int lt_lock_release(lt_lock_t *lock);
  * may be stale as soon as it is returned when other threads use the lock. */
 int lt_lock_locked(const lt_lock_t *lock);
 
+/* The lt_get_ident() of the thread whose acquire took the lock, or 0 if it
+ * is unlocked (also for NULL).  A lock has no owner: this is only the last
+ * taker, and the thread that releases it may be another.  A snapshot, as
+ * lt_lock_locked(); for reports (who holds what), never for deciding who
+ * may release. */
+uint64_t lt_lock_holder(const lt_lock_t *lock);
+
 /* Re-initialises the lock in the child process after fork(), unlocked.
  * The lock may have been held or waited on by threads that do not exist in
  * the child, so its old state is abandoned, not destroyed.  Call it only in
@@ -361,6 +368,27 @@ int lt_thread_interrupt(uint64_t ident);
 /* Interrupts the main thread.  Returns LT_OK, or LT_ESRCH (no main thread:
  * lt_set_main_thread() was never called). */
 int lt_interrupt_main(void);
+
+/* ---- who waits for what --------------------------------------------------
+ *
+ * A wait the interrupt calls can reach (LT_WAIT_INTR, not a try, by the main
+ * thread or a thread the library started) is listed while it blocks, with
+ * what it waits for: the lock of lt_lock_acquire(), the recursive lock of
+ * lt_rlock_acquire(), the thread of lt_thread_join().  With
+ * lt_lock_holder() and lt_rlock_owner() this is enough to draw who waits
+ * for whom.  On the condvar back-end a wait lasts one slice at a time (see
+ * lt_lock_wait_slice_ms): since_us is the start of its current slice. */
+typedef struct {
+    uint64_t ident;      /* the waiting thread's lt_get_ident() */
+    const void *on;      /* the lt_lock_t, lt_rlock_t or lt_thread_t it waits for */
+    int64_t since_us;    /* lt_monotonic_us() when its wait began */
+    int64_t timeout_us;  /* the wait's timeout as given; < 0: untimed */
+} lt_wait_info_t;
+
+/* Copies the listed waits, oldest first, into out[0..max) and returns how
+ * many there are (more than max: call again with a larger array).  A
+ * snapshot: a wait may have ended by the time it is read. */
+size_t lt_waits(lt_wait_info_t *out, size_t max);
 
 /* ---- thread names ---------------------------------------------------------- */
 

@@ -185,6 +185,9 @@ struct lt__waiter_s {
     int pending;      /* an interrupt not yet reported; __atomic only */
     int handed;       /* semaphore back-end: a release chose it to wake; __atomic only */
     const lt_lock_t *on; /* the lock it is parked on, or NULL; registry */
+    const void *label;   /* what its next park is for (lt__waiter_label); own thread */
+    const void *shown;   /* what lt_waits() says it waits for; registry */
+    int64_t since_us, timeout_us; /* the parked wait's start and timeout; registry */
     lt__waiter_t *next;  /* all records; registry */
     lt__waiter_t *park_prev, *park_next; /* parked records, oldest first; registry */
     lt__wake_t wake;
@@ -196,11 +199,16 @@ LT__HIDDEN lt__waiter_t *lt__waiter_self(void);
 /* 1 if w is the main thread's record. */
 LT__HIDDEN int lt__waiter_is_main(const lt__waiter_t *w);
 
-/* Parks w on lock before a wait with LT_WAIT_INTR, and takes it off after
- * (the caller must not hold the lock's own mutex: the registry comes
- * first). */
-LT__HIDDEN void lt__waiter_park(lt__waiter_t *w, const lt_lock_t *lock);
+/* Parks w on lock before a wait with LT_WAIT_INTR of timeout_us, and takes
+ * it off after (the caller must not hold the lock's own mutex: the registry
+ * comes first). */
+LT__HIDDEN void lt__waiter_park(lt__waiter_t *w, const lt_lock_t *lock, int64_t timeout_us);
 LT__HIDDEN void lt__waiter_unpark(lt__waiter_t *w);
+
+/* Makes lt_waits() report the calling thread's parks as waits for what (a
+ * recursive lock, a thread handle) rather than for the inner lock, until it
+ * is called again with NULL.  Returns what it replaces. */
+LT__HIDDEN const void *lt__waiter_label(const void *what);
 
 /* 1 (and cleared) if an interrupt is pending for w. */
 LT__HIDDEN int lt__waiter_take_pending(lt__waiter_t *w);

@@ -26,6 +26,7 @@ struct lt_lock_s {
     pthread_mutex_t mutex;
     pthread_cond_t cond;
     int locked; /* guarded by mutex */
+    uint64_t holder; /* the taker's lt_get_ident() while locked; mutex */
 };
 
 const char *lt_backend(void)
@@ -70,6 +71,7 @@ int lt_lock_new(lt_lock_t **lockp)
         return lt__status_of(err);
     }
     lock->locked = 0;
+    lock->holder = 0;
     *lockp = lock;
     return LT_OK;
 }
@@ -95,7 +97,7 @@ int lt_lock_acquire(lt_lock_t *lock, int64_t timeout_us, int flags)
         /* Parked before the mutex is taken: the registry comes first. */
         w = lt__waiter_self();
         if (w != NULL)
-            lt__waiter_park(w, lock);
+            lt__waiter_park(w, lock, timeout_us);
     }
     if (timeout_us > 0)
         deadline = wake = lt__deadline_ns(timeout_us);
@@ -129,6 +131,7 @@ int lt_lock_acquire(lt_lock_t *lock, int64_t timeout_us, int flags)
     /* Checked first: a release that raced the timeout still counts. */
     if (!lock->locked) {
         lock->locked = 1;
+        lock->holder = lt_get_ident();
         rc = LT_OK;
     } else if (interrupted) {
         rc = LT_INTR;
@@ -154,6 +157,7 @@ int lt_lock_release(lt_lock_t *lock)
     pthread_mutex_lock(&lock->mutex);
     if (lock->locked) {
         lock->locked = 0;
+        lock->holder = 0;
         /* Signalled with the mutex held: a woken waiter cannot return, and
          * free the lock, before this thread is done with the condvar
          * (bpo-38106). */
@@ -181,6 +185,19 @@ int lt_lock_locked(const lt_lock_t *lock)
     return locked;
 }
 
+uint64_t lt_lock_holder(const lt_lock_t *lock)
+{
+    lt_lock_t *mut = (lt_lock_t *)(uintptr_t)lock; /* as in lt_lock_locked */
+    uint64_t holder;
+
+    if (lock == NULL)
+        return 0;
+    pthread_mutex_lock(&mut->mutex);
+    holder = mut->holder;
+    pthread_mutex_unlock(&mut->mutex);
+    return holder;
+}
+
 int lt_lock_at_fork_reinit(lt_lock_t *lock)
 {
     int err;
@@ -196,6 +213,7 @@ int lt_lock_at_fork_reinit(lt_lock_t *lock)
     if (err != 0)
         return lt__status_of(err);
     lock->locked = 0;
+    lock->holder = 0;
     return LT_OK;
 }
 

@@ -60,6 +60,7 @@ struct lt_lock_s {
     sem_t sem;
     int locked; /* 0 or 1; only through __atomic builtins */
     int parked; /* parked interruptible waiters; __atomic only */
+    uint64_t holder; /* the taker's lt_get_ident() while locked; LT__LOAD/STORE */
 };
 
 const char *lt_backend(void)
@@ -95,6 +96,7 @@ int lt_lock_new(lt_lock_t **lockp)
     }
     lock->locked = 0;
     lock->parked = 0;
+    lock->holder = 0;
     *lockp = lock;
     return LT_OK;
 }
@@ -141,7 +143,7 @@ static int lt__sem_acquire_parked(lt_lock_t *lock, lt__waiter_t *w,
 {
     int err = 0, rc;
 
-    lt__waiter_park(w, lock);
+    lt__waiter_park(w, lock, timeout_us);
     __atomic_fetch_add(&lock->parked, 1, __ATOMIC_SEQ_CST);
     for (;;) {
         /* A release that chose w before this try is served by it: the
@@ -150,6 +152,7 @@ static int lt__sem_acquire_parked(lt_lock_t *lock, lt__waiter_t *w,
         if (sem_trywait(&lock->sem) == 0) {
             /* At once: other parked waiters yield while it is clear. */
             __atomic_store_n(&lock->locked, 1, __ATOMIC_RELEASE);
+            LT__STORE(uint64_t, &lock->holder, w->ident);
             rc = LT_OK;
             break;
         }
@@ -211,6 +214,7 @@ int lt_lock_acquire(lt_lock_t *lock, int64_t timeout_us, int flags)
     if (timeout_us != 0 && (flags & LT_WAIT_INTR)) {
         if (sem_trywait(&lock->sem) == 0) {
             __atomic_store_n(&lock->locked, 1, __ATOMIC_RELEASE);
+            LT__STORE(uint64_t, &lock->holder, lt_get_ident());
             return LT_OK;
         }
         w = lt__waiter_self();
@@ -244,15 +248,23 @@ int lt_lock_acquire(lt_lock_t *lock, int64_t timeout_us, int flags)
         return LT_ESYS;
     }
     __atomic_store_n(&lock->locked, 1, __ATOMIC_RELEASE);
+    LT__STORE(uint64_t, &lock->holder, lt_get_ident());
     return LT_OK;
 }
 
 int lt_lock_release(lt_lock_t *lock)
 {
     int expected = 1, parked;
+    uint64_t holder;
 
     if (lock == NULL)
         return LT_EINVAL;
+    /* Cleared before the lock can be taken again, so that a new holder's
+     * store is not overwritten (a release racing an acquire of an unlocked
+     * lock may leave a stale value: lt_lock_holder() reads it only while
+     * locked); restored if the post fails. */
+    holder = LT__LOAD(uint64_t, &lock->holder);
+    LT__STORE(uint64_t, &lock->holder, 0);
     if (!__atomic_compare_exchange_n(&lock->locked, &expected, 0, 0,
                                      __ATOMIC_SEQ_CST, __ATOMIC_ACQUIRE))
         return LT_ENOTLOCKED;
@@ -266,6 +278,7 @@ int lt_lock_release(lt_lock_t *lock)
      * address. */
     if (sem_post(&lock->sem) != 0) {
         __atomic_store_n(&lock->locked, 1, __ATOMIC_RELEASE);
+        LT__STORE(uint64_t, &lock->holder, holder);
         return LT_ESYS;
     }
     if (parked != 0)
@@ -278,6 +291,13 @@ int lt_lock_locked(const lt_lock_t *lock)
     return lock != NULL && __atomic_load_n(&lock->locked, __ATOMIC_ACQUIRE);
 }
 
+uint64_t lt_lock_holder(const lt_lock_t *lock)
+{
+    if (!lt_lock_locked(lock))
+        return 0;
+    return LT__LOAD(uint64_t, &lock->holder);
+}
+
 int lt_lock_at_fork_reinit(lt_lock_t *lock)
 {
     if (lock == NULL)
@@ -288,6 +308,7 @@ int lt_lock_at_fork_reinit(lt_lock_t *lock)
         return LT_ESYS;
     __atomic_store_n(&lock->locked, 0, __ATOMIC_RELEASE);
     __atomic_store_n(&lock->parked, 0, __ATOMIC_RELEASE);
+    LT__STORE(uint64_t, &lock->holder, 0);
     return LT_OK;
 }
 

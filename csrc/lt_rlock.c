@@ -74,7 +74,14 @@ int lt_rlock_acquire(lt_rlock_t *rlock, int64_t timeout_us, int flags)
         LT__STORE(unsigned long, &rlock->count, count + 1);
         return LT_OK;
     }
-    rc = lt_lock_acquire(rlock->lock, timeout_us, flags);
+    rc = lt_lock_acquire(rlock->lock, 0, 0);
+    if (rc == LT_TIMEDOUT && timeout_us != 0) {
+        /* Waits: lt_waits() names the recursive lock, not its inner one. */
+        const void *label = lt__waiter_label(rlock);
+
+        rc = lt_lock_acquire(rlock->lock, timeout_us, flags);
+        lt__waiter_label(label);
+    }
     if (rc == LT_OK)
         lt__rlock_own(rlock, me, 1);
     return rc;

@@ -152,6 +152,7 @@ void lt__thread_main(void *p)
             local->waiter.pending = 0;
             local->waiter.handed = 0;
             local->waiter.on = NULL;
+            local->waiter.label = NULL;
             lt__reg_lock();
             local->waiter.next = lt__records;
             lt__records = &local->waiter;
@@ -311,7 +312,10 @@ int lt_thread_join(lt_thread_t *h, int64_t timeout_us, int flags)
         return rc;
 
     if (!finished) {
+        const void *label = lt__waiter_label(h);
+
         rc = lt_lock_acquire(h->done, timeout_us, flags);
+        lt__waiter_label(label);
         if (rc == LT_OK) {
             /* Released again at once: the event stays set for every other
              * joiner, present and future. */
@@ -583,10 +587,15 @@ int lt__waiter_is_main(const lt__waiter_t *w)
     return w == &lt__main;
 }
 
-void lt__waiter_park(lt__waiter_t *w, const lt_lock_t *lock)
+void lt__waiter_park(lt__waiter_t *w, const lt_lock_t *lock, int64_t timeout_us)
 {
+    int64_t now = lt_monotonic_us();
+
     lt__reg_lock();
     w->on = lock;
+    w->shown = w->label != NULL ? w->label : (const void *)lock;
+    w->since_us = now;
+    w->timeout_us = timeout_us;
     w->park_next = NULL;
     w->park_prev = lt__parked_tail;
     if (lt__parked_tail != NULL)
@@ -610,6 +619,36 @@ void lt__waiter_unpark(lt__waiter_t *w)
         lt__parked_tail = w->park_prev;
     w->on = NULL;
     lt__reg_unlock();
+}
+
+const void *lt__waiter_label(const void *what)
+{
+    lt__waiter_t *w = lt__waiter_self();
+    const void *before;
+
+    if (w == NULL)
+        return NULL;
+    before = w->label;
+    w->label = what;
+    return before;
+}
+
+size_t lt_waits(lt_wait_info_t *out, size_t max)
+{
+    const lt__waiter_t *w;
+    size_t n = 0;
+
+    lt__reg_lock();
+    for (w = lt__parked_head; w != NULL; w = w->park_next, n++) {
+        if (out != NULL && n < max) {
+            out[n].ident = w->ident;
+            out[n].on = w->shown;
+            out[n].since_us = w->since_us;
+            out[n].timeout_us = w->timeout_us;
+        }
+    }
+    lt__reg_unlock();
+    return n;
 }
 
 int lt__waiter_take_pending(lt__waiter_t *w)

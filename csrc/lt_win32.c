@@ -141,6 +141,7 @@ struct lt_lock_s {
     SRWLOCK mu;
     CONDITION_VARIABLE cv;
     int locked;
+    uint64_t holder; /* the taker's lt_get_ident() while locked; mu */
 };
 
 size_t lt_lock_sizeof(void)
@@ -158,6 +159,7 @@ static void lt__lock_init(lt_lock_t *lock)
     InitializeSRWLock(&lock->mu);
     InitializeConditionVariable(&lock->cv);
     lock->locked = 0;
+    lock->holder = 0;
 }
 
 int lt_lock_new(lt_lock_t **lockp)
@@ -245,6 +247,7 @@ int lt_lock_acquire(lt_lock_t *lock, int64_t timeout_us, int flags)
     AcquireSRWLockExclusive(&lock->mu);
     if (!lock->locked) {
         lock->locked = 1;
+        lock->holder = lt_get_ident();
         ReleaseSRWLockExclusive(&lock->mu);
         return LT_OK;
     }
@@ -259,7 +262,7 @@ int lt_lock_acquire(lt_lock_t *lock, int64_t timeout_us, int flags)
             ReleaseSRWLockExclusive(&lock->mu);
             if (lt__waiter_is_main(w))
                 InitOnceExecuteOnce(&lt__ctrl_once, lt__ctrl_install, NULL, NULL);
-            lt__waiter_park(w, lock);
+            lt__waiter_park(w, lock, timeout_us);
             AcquireSRWLockExclusive(&lock->mu);
         }
     }
@@ -271,6 +274,7 @@ int lt_lock_acquire(lt_lock_t *lock, int64_t timeout_us, int flags)
          * the timeout hands the lock over; the token is never dropped. */
         if (!lock->locked) {
             lock->locked = 1;
+            lock->holder = lt_get_ident();
             rc = LT_OK;
             break;
         }
@@ -308,6 +312,7 @@ int lt_lock_release(lt_lock_t *lock)
         return LT_ENOTLOCKED;
     }
     lock->locked = 0;
+    lock->holder = 0;
     /* Wake while holding mu: once mu is released a woken waiter may take
      * the lock and free it, so the releaser must not touch it after
      * (bpo-38106). */
@@ -330,6 +335,19 @@ int lt_lock_locked(const lt_lock_t *lock)
     locked = l->locked;
     ReleaseSRWLockShared(&l->mu);
     return locked != 0;
+}
+
+uint64_t lt_lock_holder(const lt_lock_t *lock)
+{
+    lt_lock_t *l = (lt_lock_t *)(uintptr_t)lock; /* as in lt_lock_locked */
+    uint64_t holder;
+
+    if (l == NULL)
+        return 0;
+    AcquireSRWLockShared(&l->mu);
+    holder = l->holder;
+    ReleaseSRWLockShared(&l->mu);
+    return holder;
 }
 
 /* ---- waiter records ------------------------------------------------------------ */

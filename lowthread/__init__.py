@@ -16,7 +16,7 @@ except ModuleNotFoundError as _exc:
     from ._unbuilt import explain as _explain
     raise _explain(__path__[0]) from None
 
-from . import _interp, _joinable, _thread_excepthook, _threads
+from . import _interp, _introspect, _joinable, _thread_excepthook, _threads
 from ._builtin import builtin as _builtin
 from ._core import TIMEOUT_MAX
 from ._install import install
@@ -49,6 +49,12 @@ _get_main_thread_ident = _builtin(_threads._get_main_thread_ident)
 daemon_threads_allowed = _builtin(_interp.daemon_threads_allowed)
 _is_main_interpreter = _builtin(_interp._is_main_interpreter)
 _excepthook = _builtin(_thread_excepthook._excepthook)
+# Diagnostics no interpreter's _thread has (docs/behaviour.md §21).
+holder = _builtin(_introspect.holder)
+waiters = _builtin(_introspect.waiters)
+thread_states = _builtin(_introspect.thread_states)
+dump = _builtin(_introspect.dump)
+dump_on = _builtin(_introspect.dump_on)
 
 error = RuntimeError
 LockType = lock
@@ -62,16 +68,21 @@ __all__ = [
     "TIMEOUT_MAX",
     "allocate",
     "allocate_lock",
+    "dump",
+    "dump_on",
     "error",
     "exit",
     "exit_thread",
     "get_ident",
+    "holder",
     "install",
     "interrupt_main",
     "lock",
     "stack_size",
     "start_new",
     "start_new_thread",
+    "thread_states",
+    "waiters",
 ]
 if _threads.lib.lt_thread_name_max():
     set_name = _builtin(_threads.set_name)

@@ -265,6 +265,99 @@ static void test_release_from_another_thread(void)
 }
 
 /* Huge timeouts are clamped, not refused, and still wait for the lock. */
+struct t_holder_job {
+    lt_lock_t *lock;
+    uint64_t ident;     /* the taker's lt_get_ident() */
+    int rc;
+    struct t_latch took, may_release, released;
+};
+
+static void t_take_and_hold(void *arg)
+{
+    struct t_holder_job *job = arg;
+
+    job->ident = lt_get_ident();
+    /* Interruptible: the semaphore back-end's parked path sets the holder
+     * on its own line.  The condvar back-end's waits end every slice. */
+    do
+        job->rc = lt_lock_acquire(job->lock, T_LONG, LT_WAIT_INTR);
+    while (job->rc == LT_INTR);
+    t_latch_count_down(&job->took);
+    if (t_latch_wait(&job->may_release, T_LONG) && job->rc == LT_OK)
+        job->rc = lt_lock_release(job->lock);
+    t_latch_count_down(&job->released);
+}
+
+/* Waits until lt_waits() lists a wait on what (the condvar back-end lists
+ * it between slices only), and copies it into *found. */
+static int t_listed_wait(const void *what, lt_wait_info_t *found)
+{
+    lt_wait_info_t waits[8];
+    int64_t until = lt_monotonic_us() + T_LONG;
+    size_t i, n;
+
+    while (lt_monotonic_us() < until) {
+        n = lt_waits(waits, 8);
+        for (i = 0; i < n && i < 8; i++) {
+            if (waits[i].on == what) {
+                *found = waits[i];
+                return 1;
+            }
+        }
+        t_sleep_us(1000);
+    }
+    return 0;
+}
+
+static void test_lock_holder(void)
+{
+    struct t_holder_job job;
+    lt_lock_t *lock = t_new_held_lock();
+    lt_wait_info_t wait = {0, NULL, 0, 0};
+    int64_t t0 = lt_monotonic_us();
+
+    CHECK(lt_lock_holder(NULL) == 0);
+    CHECK(lt_lock_holder(lock) == lt_get_ident());
+    CHECK_RC(lt_lock_release(lock), LT_OK);
+    CHECK(lt_lock_holder(lock) == 0);
+    CHECK_RC(lt_lock_acquire(lock, T_SEC, 0), LT_OK);
+    CHECK(lt_lock_holder(lock) == lt_get_ident());
+
+    /* Taken by a waiter when this thread releases it: the holder is the
+     * taker until the lock is released, by whichever thread. */
+    job.lock = lock;
+    job.ident = 0;
+    job.rc = 99;
+    t_latch_init(&job.took, 1);
+    t_latch_init(&job.may_release, 1);
+    t_latch_init(&job.released, 1);
+    if (lt_thread_start(t_take_and_hold, &job, NULL) == LT_OK) {
+        CHECK(t_listed_wait(lock, &wait));
+        CHECK(wait.timeout_us == T_LONG);
+        CHECK(wait.since_us >= t0 && wait.since_us <= lt_monotonic_us());
+        CHECK(lt_lock_holder(lock) == lt_get_ident());
+        CHECK_RC(lt_lock_release(lock), LT_OK);
+        CHECK(t_latch_wait(&job.took, T_LONG));
+        CHECK_RC(job.rc, LT_OK);
+        CHECK(wait.ident == job.ident);
+        CHECK(lt_waits(NULL, 0) == 0);
+        CHECK(lt_lock_holder(lock) == job.ident);
+        CHECK(job.ident != lt_get_ident());
+        t_latch_count_down(&job.may_release);
+        CHECK(t_latch_wait(&job.released, T_LONG));
+        CHECK_RC(job.rc, LT_OK);
+        CHECK(lt_lock_holder(lock) == 0);
+    } else {
+        t_fail(__FILE__, __LINE__, "could not start a thread");
+    }
+    t_latch_free(&job.took);
+    t_latch_free(&job.may_release);
+    t_latch_free(&job.released);
+    CHECK_RC(lt_lock_at_fork_reinit(lock), LT_OK);
+    CHECK(lt_lock_holder(lock) == 0);
+    lt_lock_free(lock);
+}
+
 static void test_timeout_max(void)
 {
     static const int64_t timeouts[] = {LT_TIMEOUT_MAX_US, LT_TIMEOUT_MAX_US + 1,
@@ -2638,6 +2731,7 @@ static const struct t_test t_tests[] = {
     {"state_after_timeout", test_state_after_timeout},
     {"timed_waits_never_early", test_timed_waits_never_early},
     {"release_from_another_thread", test_release_from_another_thread},
+    {"lock_holder", test_lock_holder},
     {"timeout_max", test_timeout_max},
     {"contention", test_contention},
     {"concurrent_releases", test_concurrent_releases},
