@@ -21,7 +21,9 @@ one test, not the rest of the module.
 
 A test that fails, errors, hangs or crashes fails the run unless
 expected.py lists it (with its reason); a listed xfail that passes fails
-it too, so that the list stays true.
+it too, so that the list stays true.  Before that verdict, each such test
+runs once more on its own (--no-rerun: not): one that passes then is
+printed as FLAKY, with its first outcome, and does not fail the run.
 """
 
 import argparse
@@ -179,6 +181,33 @@ def judge(module_report, native):
     return counts, listed, problems
 
 
+def rerun(module_report, problems, args, workdir):
+    """(problems left, [(test id, first outcome)] of those that passed the second time).
+
+    Each test that failed, hung or crashed unexpectedly runs once more, on
+    its own in a fresh worker, as CPython's regrtest --rerun does: a test
+    that then passes is reported as flaky and does not fail the run; one
+    that fails again stays a problem, with its first failure's details.
+    An XPASS is a pass, and is not run again.
+    """
+    again = [p for p in problems if p[1] != "XPASS"]
+    if not again:
+        return problems, []
+    rerun_dir = os.path.join(workdir, "rerun")
+    os.makedirs(rerun_dir, exist_ok=True)
+    one_by_one = argparse.Namespace(**vars(args))
+    one_by_one.keyword = [tid for tid, _, _ in again]
+    results = run_module(module_report["module"], args.native, one_by_one,
+                         rerun_dir)["results"]
+    left, passed = [], []
+    for tid, kind, text in problems:
+        if kind != "XPASS" and results.get(tid, {}).get("outcome") == "pass":
+            passed.append((tid, kind))
+        else:
+            left.append((tid, kind, text))
+    return left, passed
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--native", action="store_true", help="threading native (the baseline)")
@@ -193,6 +222,9 @@ def main():
                    help="seconds a module may take, reruns after hangs included (default 900)")
     p.add_argument("-j", "--jobs", type=int, default=1, help="modules run at once (default 1)")
     p.add_argument("--json", metavar="FILE", help="write every test's record to FILE")
+    p.add_argument("--no-rerun", dest="rerun", action="store_false",
+                   help="do not run a failing test a second time (by default one that "
+                        "passes then is reported as flaky and does not fail the run)")
     p.add_argument("--none", action="store_true",
                    help="run nothing, say so and succeed (LOWTHREAD_STDLIB=--none in tox)")
     p.add_argument("--exceptions", action="store_true",
@@ -226,6 +258,9 @@ def main():
             rep = fut.result()
             reports.append(rep)
             counts, listed, problems = judge(rep, args.native)
+            passed_on_rerun = []
+            if problems and args.rerun:
+                problems, passed_on_rerun = rerun(rep, problems, args, workdir)
             summary = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
             if listed:
                 summary += f"; {listed} not passing as expected.py lists"
@@ -233,6 +268,9 @@ def main():
             print(f"  {status:4}  {rep['module']}: {len(set(rep['planned']))} tests, ran "
                   f"{len(rep['results'])}: {summary}; {rep['seconds']} s"
                   + (f", {rep['attempts']} starts" if rep["attempts"] > 1 else ""), flush=True)
+            for tid, kind in passed_on_rerun:
+                print(f"        FLAKY: {tid}: {kind.lower()}ed, then passed when run again",
+                      flush=True)
             for tid, kind, text in problems:
                 failed = True
                 lines = text.strip().splitlines() or [""]
