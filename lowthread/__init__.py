@@ -16,7 +16,7 @@ except ModuleNotFoundError as _exc:
     from ._unbuilt import explain as _explain
     raise _explain(__path__[0]) from None
 
-from . import _interp, _introspect, _joinable, _thread_excepthook, _threads
+from . import _deadlock, _interp, _introspect, _joinable, _thread_excepthook, _threads
 from ._builtin import builtin as _builtin
 from ._core import TIMEOUT_MAX
 from ._install import install
@@ -55,6 +55,9 @@ waiters = _builtin(_introspect.waiters)
 thread_states = _builtin(_introspect.thread_states)
 dump = _builtin(_introspect.dump)
 dump_on = _builtin(_introspect.dump_on)
+DeadlockError = _deadlock.DeadlockError
+detect_deadlocks = _builtin(_deadlock.detect_deadlocks)
+stop_detecting = _builtin(_deadlock.stop_detecting)
 
 error = RuntimeError
 LockType = lock

@@ -246,8 +246,9 @@ def dump(file=None):
             w = s.waiting
             timed = "untimed" if w.timeout is None else f"timeout {w.timeout:g} s"
             by = _waited_by(s)
-            whom = f", held by {_label(by_ident[by])}" if by in by_ident else (
-                f", held by thread {by}" if by is not None else "")
+            verb = "" if isinstance(w.on, _joinable._ThreadHandle) else ", held by"
+            whom = f"{verb} {_label(by_ident[by])}" if by in by_ident and verb else (
+                f"{verb} thread {by}" if by is not None and verb else "")
             out.append(f"  waits for {_describe(w.on)}{whom}, for {w.seconds:.3f} s ({timed})")
         out.append("  stack (most recent call last):")
         out.extend("  " + line.rstrip("\n").replace("\n", "\n  ")

@@ -39,6 +39,10 @@ _now_us = lib.lt_monotonic_us
 # the signal handlers.
 _SLICED = lib.lt_lock_wait_slice_ms() != 0
 
+# Exceptions to raise in a thread's next interrupted wait, by ident: _deadlock
+# puts a DeadlockError here, then interrupts the thread (lt_thread_interrupt).
+raise_in_wait: dict = {}
+
 # Signals whose handlers interrupt_main() could not make pending in the
 # interpreter (see _interrupt): the main thread's interrupted waits run them.
 left_to_waits: set = set()
@@ -153,6 +157,10 @@ def resume(lk, us, rc, call, deadline=None):
     flags = WAIT_INTR
     while rc == INTR:
         run_signal_handlers()
+        if raise_in_wait:
+            exc = raise_in_wait.pop(lib.lt_get_ident(), None)
+            if exc is not None:
+                raise exc
         if _SLICED and flags and not runs_signal_handlers():
             flags = 0
         if us > 0:
