@@ -3,6 +3,7 @@
     python bench/instructions.py                  every threading workload of bench/run.py
     python bench/instructions.py t_lock t_rlock   some of them
     python bench/instructions.py --top 15 t_lock  and where lowthread's go (callgrind_annotate)
+    python bench/instructions.py --modes t_lock   lowthread with diagnostics off vs on
 
 Timings on a busy 2-core machine wander; instruction counts do not.  Each
 workload runs under ``valgrind --tool=callgrind`` twice per backend, with a
@@ -27,18 +28,29 @@ COUNTS = {"t_pool": (1, 3), "t_thread": (50, 250)}
 DEFAULT_COUNTS = (2_000, 12_000)
 
 
+# --modes: lowthread with each opt-in diagnostic on.  The deadlock watchdog
+# looks once an hour here: what is measured is what an acquire costs.
+MODES = {
+    "lowthread": lambda lowthread: None,
+    "deadlocks": lambda lowthread: lowthread.detect_deadlocks(interval=3600),
+    "no-sites": lambda lowthread: lowthread.detect_deadlocks(interval=3600, sites=False),
+    "lock-order": lambda lowthread: lowthread.check_lock_order(),
+}
+
+
 def child(backend, key, loops):
-    if backend == "lowthread":
+    if backend in MODES:
         import lowthread
 
         lowthread.install()
+        MODES[backend](lowthread)
     import threading
 
     sys.path.insert(0, HERE)
     import workloads
 
     fn = {k: f for k, _title, f in workloads.THREADING}[key]
-    if workloads.threading_backend(threading) != backend:
+    if workloads.threading_backend(threading) != ("native" if backend == "native" else "lowthread"):
         sys.exit(f"instructions: threading is not on {backend}")
     fn(threading, loops)
 
@@ -85,6 +97,9 @@ def main():
     p.add_argument("keys", nargs="*", help="workload keys of bench/run.py's THREADING")
     p.add_argument("--top", type=int, default=0,
                    help="also show, per operation, the N functions (self cost) that cost most")
+    p.add_argument("--modes", action="store_true",
+                   help="compare lowthread with its deadlock detection and lock-order "
+                        "checking on, instead of native with lowthread")
     p.add_argument("--child", nargs=3, metavar=("BACKEND", "KEY", "LOOPS"), help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
@@ -99,18 +114,21 @@ def main():
     tmpdir = tempfile.mkdtemp(prefix="lt_callgrind_")
     print(f"{sys.implementation.name} {sys.version.split()[0]}: instructions per operation "
           f"(callgrind; files in {tmpdir})")
-    print(f"{'workload':<46} {'native':>12} {'lowthread':>12} {'ratio':>7}")
+    backends = list(MODES) if args.modes else ["native", "lowthread"]
+    print(f"{'workload':<46} " + " ".join(f"{b:>12} {'ratio':>7}" if i else f"{b:>12}"
+                                          for i, b in enumerate(backends)))
     for key in keys:
         small, large = COUNTS.get(key, DEFAULT_COUNTS)
         per = {}
-        for backend in ("native", "lowthread"):
+        for backend in backends:
             a, small_out = measure(backend, key, small, tmpdir)
             b, large_out = measure(backend, key, large, tmpdir)
             per[backend] = ((b - a) / (large - small), small_out, large_out)
-        nat, ours = per["native"][0], per["lowthread"][0]
-        print(f"{titles[key]:<46} {nat:>12,.0f} {ours:>12,.0f} {ours / nat:>6.2f}x", flush=True)
+        base = per[backends[0]][0]
+        print(f"{titles[key]:<46} {base:>12,.0f} " + " ".join(
+            f"{per[b][0]:>12,.0f} {per[b][0] / base:>6.2f}x" for b in backends[1:]), flush=True)
         if args.top:
-            for backend in ("native", "lowthread"):
+            for backend in backends:
                 print(f"  {backend}: per operation, the {args.top} costliest functions (self)")
                 rows = per_op_functions(per[backend][1], per[backend][2], large - small)
                 for cost, name in rows[:args.top]:

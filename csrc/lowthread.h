@@ -377,7 +377,18 @@ int lt_interrupt_main(void);
  * lt_rlock_acquire(), the thread of lt_thread_join().  With
  * lt_lock_holder() and lt_rlock_owner() this is enough to draw who waits
  * for whom.  On the condvar back-end a wait lasts one slice at a time (see
- * lt_lock_wait_slice_ms): since_us is the start of its current slice. */
+ * lt_lock_wait_slice_ms): since_us is the start of its current slice.
+ *
+ * A deadlock detector is built from these and lt_thread_interrupt(): a
+ * watchdog thread reads lt_waits() now and then; a cycle of untimed waits,
+ * unchanged (same since_us) between two reads, each on a recursive lock
+ * whose lt_rlock_owner() is the next thread or on a thread that has not
+ * ended, cannot end by itself; it ends when the watchdog calls
+ * lt_thread_interrupt() on one of its threads, whose wait then returns
+ * LT_INTR without taking its lock (the Python binding raises DeadlockError
+ * there).  A wait on a plain lock is certain only if no other thread could
+ * release it: the library cannot know that; Python's binding requires every
+ * thread that runs Python code to be in such a wait. */
 typedef struct {
     uint64_t ident;      /* the waiting thread's lt_get_ident() */
     const void *on;      /* the lt_lock_t, lt_rlock_t or lt_thread_t it waits for */

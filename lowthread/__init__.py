@@ -16,7 +16,7 @@ except ModuleNotFoundError as _exc:
     from ._unbuilt import explain as _explain
     raise _explain(__path__[0]) from None
 
-from . import _deadlock, _interp, _introspect, _joinable, _thread_excepthook, _threads
+from . import _deadlock, _interp, _introspect, _joinable, _lockorder, _thread_excepthook, _threads
 from ._builtin import builtin as _builtin
 from ._core import TIMEOUT_MAX
 from ._install import install
@@ -57,7 +57,10 @@ dump = _builtin(_introspect.dump)
 dump_on = _builtin(_introspect.dump_on)
 DeadlockError = _deadlock.DeadlockError
 detect_deadlocks = _builtin(_deadlock.detect_deadlocks)
-stop_detecting = _builtin(_deadlock.stop_detecting)
+stop_detecting_deadlocks = _builtin(_deadlock.stop_detecting_deadlocks)
+LockOrderError = _lockorder.LockOrderError
+check_lock_order = _builtin(_lockorder.check_lock_order)
+stop_checking_lock_order = _builtin(_lockorder.stop_checking_lock_order)
 
 error = RuntimeError
 LockType = lock
@@ -66,11 +69,15 @@ start_new = start_new_thread
 exit_thread = exit
 
 __all__ = [
+    "DeadlockError",
+    "LockOrderError",
     "LockType",
     "RLock",
     "TIMEOUT_MAX",
     "allocate",
     "allocate_lock",
+    "check_lock_order",
+    "detect_deadlocks",
     "dump",
     "dump_on",
     "error",
@@ -84,6 +91,8 @@ __all__ = [
     "stack_size",
     "start_new",
     "start_new_thread",
+    "stop_checking_lock_order",
+    "stop_detecting_deadlocks",
     "thread_states",
     "waiters",
 ]

@@ -16,7 +16,7 @@ import time
 import traceback
 from typing import Any, NamedTuple, Optional
 
-from . import _joinable, _threads
+from . import _joinable, _sites, _threads, _tracked
 from ._lock import lock
 from ._lowthread import ffi, lib
 from ._rlock import RLock
@@ -26,6 +26,9 @@ from ._rlock import RLock
 _PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
 _WAITS_T = ffi.typeof("lt_wait_info_t[]")
 _KINDS = (lock, RLock, _joinable._ThreadHandle)
+# lowthread's own threads (the deadlock watchdog), left out of the reports,
+# with the locks they hold.
+hidden: set = set()
 
 
 class Wait(NamedTuple):
@@ -115,9 +118,11 @@ def _snapshot(d):
             continue
 
 
-def _scan():
+def _scan(holders=True):
     """Over every lowthread lock and thread handle alive: {ident: [locks it
-    holds]} and {address of a C object: its Python object}."""
+    holds]} (empty unless holders) and {address of a C object: its Python
+    object}.  Asking for holders makes a C call per lock, each of which
+    lets go of the GIL: slow while another thread keeps it busy."""
     held: dict = {}
     objects: dict = {}
     for obj in gc.get_objects():
@@ -127,8 +132,10 @@ def _scan():
                 objects[address] = obj
         elif isinstance(obj, (lock, RLock)):
             objects.setdefault(_address(obj._lk), obj)
+            if not holders:
+                continue
             ident = holder(obj)
-            if ident is not None:
+            if ident is not None and ident not in hidden:
                 held.setdefault(ident, []).append(obj)
     return held, objects
 
@@ -153,7 +160,7 @@ def _states(held, objects):
     ours = set(_snapshot(_threads._jobs)) | {main}
     now = lib.lt_monotonic_us()
     states = []
-    for ident in sorted(frames, key=lambda i: (i != main, i)):
+    for ident in sorted(set(frames) - hidden, key=lambda i: (i != main, i)):
         thread = named.get(ident)
         wait = waits.get(ident)
         states.append(ThreadState(
@@ -212,6 +219,13 @@ def wait_chains(states):
     return chains
 
 
+def taken_at(lk):
+    """"file:line" where lk was taken, while deadlock detection or
+    lock-order checking notes it (§22-23); else None."""
+    site = getattr(lk, "_site", None) if _tracked.modes else None
+    return None if site is None else _sites.text(site)
+
+
 def _label(state):
     name = f"{state.name!r} " if state.name is not None else ""
     return f"{name}(ident {state.ident})"
@@ -241,7 +255,8 @@ def dump(file=None):
         native = f", native id {s.native_id}" if s.native_id is not None else ""
         out.append(f"\nThread {_label(s)}{native}, {kind}")
         for obj in s.held:
-            out.append(f"  holds {_describe(obj)}")
+            site = taken_at(obj)
+            out.append(f"  holds {_describe(obj)}" + (f", taken at {site}" if site else ""))
         if s.waiting is not None:
             w = s.waiting
             timed = "untimed" if w.timeout is None else f"timeout {w.timeout:g} s"

@@ -33,7 +33,8 @@ class lock:
     to release it.  Also usable with the with statement.
     """
 
-    __slots__ = ("_lk", "__weakref__")
+    # _site and _class are for the opt-in diagnostics (_tracked).
+    __slots__ = ("_lk", "_site", "_class", "__weakref__")
     __module__ = "lowthread"
     _lk: Any  # the C lock (cdata)
     # Set below by _wait.lock_methods().

@@ -67,7 +67,8 @@ class RLock:
     Also usable with the with statement.
     """
 
-    __slots__ = ("_lk", "__weakref__")
+    # _site and _class are for the opt-in diagnostics (_tracked).
+    __slots__ = ("_lk", "_site", "_class", "__weakref__")
     __module__ = "lowthread"
     _lk: Any  # the C lock (cdata)
     # Set below by _wait.lock_methods().

@@ -3,7 +3,8 @@
 ``lowthread run script.py [args]`` and ``lowthread run -m module [args]`` run
 the program as ``python script.py`` and ``python -m module`` would, after
 install(): the same sys.argv, sys.path[0] and __main__ module, and the same
-outcome.  An exception that ends the program goes, as the interpreter sends
+outcome; ``--deadlocks`` and ``--lock-order[=strict]`` before the program
+switch those diagnostics on first.  An exception that ends the program goes, as the interpreter sends
 it, to sys.excepthook (whatever hook the program left) and sets the exit
 status, a KeyboardInterrupt included (the process then dies of SIGINT, as
 CPython's does).  Its traceback is cut to what it is when the program runs
@@ -17,7 +18,11 @@ import os
 import sys
 import types
 
-USAGE = "usage: {prog} run script.py [args ...] | {prog} run -m module [args ...]"
+USAGE = ("usage: {prog} run [--deadlocks] [--lock-order[=strict]] "
+         "(script.py | -m module) [args ...]")
+# The diagnostics the runner can switch on before the program starts.
+_MODES = {"--deadlocks": ("deadlocks", None), "--lock-order": ("lock-order", False),
+          "--lock-order=strict": ("lock-order", True)}
 
 
 def main(prog, argv):
@@ -25,8 +30,16 @@ def main(prog, argv):
     if argv and argv[0] in ("-h", "--help"):
         print(USAGE.format(prog=prog))
         print("\nRun a Python program with threading on lowthread (lowthread.install()),\n"
-              "with sys.argv, __main__, tracebacks and exit status as when it runs directly.")
+              "with sys.argv, __main__, tracebacks and exit status as when it runs directly.\n"
+              "\n  --deadlocks           report deadlocks and end them with DeadlockError\n"
+              "  --lock-order          report lock-order inversions (to stderr)\n"
+              "  --lock-order=strict   raise LockOrderError at an inversion instead")
         return 0
+    modes = {}
+    while argv and argv[0] in _MODES:
+        name, value = _MODES[argv[0]]
+        modes[name] = value
+        argv = argv[1:]
     if not argv:
         return _usage_error(prog, "the script or -m module to run is missing")
     first = argv[0]
@@ -35,11 +48,11 @@ def main(prog, argv):
         if not module:
             return _usage_error(prog, "argument -m: expected a module name")
         args = argv[1:] if first[2:] else argv[2:]
-        _launch(_run_module, module, args)
+        _launch(_run_module, module, args, modes)
     elif first.startswith("-") and first != "-":
         return _usage_error(prog, f"unknown option {first}")
     else:
-        _launch(_run_script, first, argv[1:])
+        _launch(_run_script, first, argv[1:], modes)
     return 0
 
 
@@ -49,12 +62,17 @@ def _usage_error(prog, message):
     return 2
 
 
-def _launch(run, target, args):
-    """install(), then run(target, args); the frames up to this one are the
-    runner's, cut from the traceback of an exception that ends the program."""
+def _launch(run, target, args, modes):
+    """install() and the diagnostics modes asks for, then run(target, args);
+    the frames up to this one are the runner's, cut from the traceback of
+    an exception that ends the program."""
     import lowthread
 
     lowthread.install()
+    if "deadlocks" in modes:
+        lowthread.detect_deadlocks()
+    if "lock-order" in modes:
+        lowthread.check_lock_order(strict=modes["lock-order"])
     try:
         run(target, args)
     except SystemExit:

@@ -42,6 +42,9 @@ _SLICED = lib.lt_lock_wait_slice_ms() != 0
 # Exceptions to raise in a thread's next interrupted wait, by ident: _deadlock
 # puts a DeadlockError here, then interrupts the thread (lt_thread_interrupt).
 raise_in_wait: dict = {}
+# While deadlock detection runs, every thread's waits stay interruptible
+# (and listed by lt_waits), the condvar back-end's slices included.
+every_thread_interruptible = [False]
 
 # Signals whose handlers interrupt_main() could not make pending in the
 # interpreter (see _interrupt): the main thread's interrupted waits run them.
@@ -161,7 +164,8 @@ def resume(lk, us, rc, call, deadline=None):
             exc = raise_in_wait.pop(lib.lt_get_ident(), None)
             if exc is not None:
                 raise exc
-        if _SLICED and flags and not runs_signal_handlers():
+        if (_SLICED and flags and not every_thread_interruptible[0]
+                and not runs_signal_handlers()):
             flags = 0
         if us > 0:
             if deadline is None:

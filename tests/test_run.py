@@ -137,7 +137,7 @@ def test_syntax_error_and_missing_script(tmp_path):
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("args", [[], ["-m"], ["--bogus"]])
+@pytest.mark.parametrize("args", [[], ["-m"], ["--bogus"], ["--deadlocks"], ["--lock-order=loose", "x.py"]])
 def test_usage_errors(tmp_path, args):
     rc, out, err = _run(["-m", "lowthread", "run", *args], tmp_path)
     assert rc == 2 and "usage:" in err and "Traceback" not in err, (rc, out, err)
@@ -148,7 +148,7 @@ def test_help_lists_run(tmp_path):
     rc, out, err = _run(["-m", "lowthread", "--help"], tmp_path)
     assert rc == 0 and "run" in out, (out, err)
     rc, out, err = _run(["-m", "lowthread", "run", "--help"], tmp_path)
-    assert rc == 0 and "run -m module" in out, (out, err)
+    assert rc == 0 and "-m module" in out and "--lock-order" in out, (out, err)
 
 
 CTRL_C = """\

@@ -63,3 +63,37 @@ def test_hang_and_crash_cost_one_test_each(tmp_path):
     # The hang's report holds every thread's stack, from faulthandler.
     assert "test_3_hangs" in results["lt_misbehaving.Misbehaving.test_3_hangs"]["detail"]
     assert took < 60
+
+
+INVERSION = '''
+import threading, unittest
+
+A = threading.Lock()
+B = threading.Lock()
+
+class Inverts(unittest.TestCase):
+    def test_a_then_b(self):
+        with A:
+            with B:
+                pass
+
+    def test_b_then_a(self):
+        with B:
+            with A:
+                pass
+'''
+
+
+@pytest.mark.skipif(sys.prefix == sys.base_prefix, reason="run.py needs a virtual environment")
+def test_diagnostics_reports_fail_the_run(tmp_path):
+    (tmp_path / "lt_inverts.py").write_text(textwrap.dedent(INVERSION))
+    env = dict(os.environ, PYTHONPATH=str(tmp_path))
+    res = subprocess.run([sys.executable, RUN, "-m", "lt_inverts", "--per-test", "30"],
+                         capture_output=True, text=True, env=env, timeout=120)
+    assert res.returncode == 0, res.stdout + res.stderr  # no diagnostics: both pass
+    res = subprocess.run([sys.executable, RUN, "--diagnostics", "-m", "lt_inverts",
+                          "--per-test", "30"],
+                         capture_output=True, text=True, env=env, timeout=120)
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert "REPORT: lowthread: lock-order inversion:" in res.stdout
+    assert "lt_inverts.py:5" in res.stdout  # where the lock taken second was made

@@ -119,6 +119,30 @@ EXCEPTIONS = [
       "process puts threading on lowthread at startup, which imports it"),
 ]
 
+# run.py --diagnostics: the reports of deadlock detection and lock-order
+# checking that are true, each (hosts, fnmatch pattern over the report's
+# first line, reason).  Any other report fails that run.
+KNOWN_REPORTS = [
+    (ALL, "lowthread: deadlock: * -> 'QueueFeederThread' * -> *",
+     "CPython's own deadlock gh-125451 (see test_shutdown_deadlock_pickle above): the "
+     "process pool's manager thread holds shutdown_lock and joins the feeder thread, which "
+     "waits for shutdown_lock; the detector ends it with DeadlockError in one of them"),
+    (ALL, "lowthread: lock-order inversion: * made at */logging/__init__.py:* while it holds "
+     "a lock made at */logging/__init__.py:*",
+     "CPython's own lock-order inversion gh-96727: Handler.close() holds the handler's lock "
+     "and takes logging's module lock, while dictConfig() holds the module lock and takes "
+     "each handler's (logging.shutdown()); threads doing both can deadlock"),
+]
+
+
+def known_report(host, head):
+    """The reason a report (its first line) is true, or None."""
+    for hosts, pattern, reason in KNOWN_REPORTS:
+        if host in hosts and fnmatchcase(head, pattern):
+            return reason
+    return None
+
+
 _ACTIONS = ("trim", "native", "deselect", "xfail", "flaky")
 
 

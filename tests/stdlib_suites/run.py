@@ -27,6 +27,7 @@ printed as FLAKY, with its first outcome, and does not fail the run.
 """
 
 import argparse
+import glob
 import json
 import os
 import signal
@@ -100,8 +101,11 @@ def run_module(module, native, args, workdir):
     planned = []
     env = dict(os.environ)
     env.pop("LOWTHREAD_STDLIB_BOOT", None)
+    env.pop("LOWTHREAD_STDLIB_REPORTS", None)
     if not native:
         env["LOWTHREAD_STDLIB_BOOT"] = os.path.join(HERE, "boot.py")
+        if args.diagnostics:
+            env["LOWTHREAD_STDLIB_REPORTS"] = os.path.join(workdir, f"{module}.reports")
     deadline = time.monotonic() + args.per_module
     t0 = time.monotonic()
     for attempt in range(1, 1000):
@@ -225,6 +229,9 @@ def main():
     p.add_argument("--no-rerun", dest="rerun", action="store_false",
                    help="do not run a failing test a second time (by default one that "
                         "passes then is reported as flaky and does not fail the run)")
+    p.add_argument("--diagnostics", action="store_true",
+                   help="with deadlock detection and lock-order checking on in every "
+                        "process; any report they make fails the run")
     p.add_argument("--none", action="store_true",
                    help="run nothing, say so and succeed (LOWTHREAD_STDLIB=--none in tox)")
     p.add_argument("--exceptions", action="store_true",
@@ -264,10 +271,24 @@ def main():
             summary = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
             if listed:
                 summary += f"; {listed} not passing as expected.py lists"
+            if args.diagnostics and problems:
+                # Judged are the reports; the tests' outcomes are the plain run's.
+                for tid, kind, _ in problems:
+                    print(f"        (outcome with diagnostics on) {kind}: {tid}", flush=True)
+                problems = []
             status = "FAIL" if problems else "ok"
             print(f"  {status:4}  {rep['module']}: {len(set(rep['planned']))} tests, ran "
                   f"{len(rep['results'])}: {summary}; {rep['seconds']} s"
                   + (f", {rep['attempts']} starts" if rep["attempts"] > 1 else ""), flush=True)
+            for path in sorted(glob.glob(os.path.join(workdir, "**", rep["module"] + ".reports"),
+                                         recursive=True)):
+                with open(path, errors="replace") as f:
+                    heads = [line.rstrip() for line in f if line.startswith(
+                        ("lowthread: deadlock:", "lowthread: lock-order inversion:"))]
+                for head in heads:
+                    known = expected.known_report(HOST, head)
+                    failed = failed or known is None
+                    print(f"        {'known' if known else 'REPORT'}: {head[:300]}", flush=True)
             for tid, kind in passed_on_rerun:
                 print(f"        FLAKY: {tid}: {kind.lower()}ed, then passed when run again",
                       flush=True)
