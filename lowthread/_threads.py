@@ -6,6 +6,7 @@ import sys
 
 from . import _core, _interp, _unraisable
 from ._lock import lock
+from ._lockorder import INTERNAL
 from ._lowthread import ffi, lib
 
 get_ident = lib.lt_get_ident
@@ -207,6 +208,8 @@ def _set_sentinel():
     (threading releases the main thread's itself).
     """
     sentinel = lock()
+    # Held by its thread for as long as it runs: never part of a lock order.
+    sentinel._class = INTERNAL
     job = _jobs.get(get_ident())
     if job is not None:
         job.sentinel = sentinel  # a later call (after fork) replaces it

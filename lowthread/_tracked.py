@@ -19,6 +19,7 @@ counted wrongly: a thread's list is checked against the C core's holder
 before an entry of it is used for a new edge.
 """
 
+import os
 import sys
 import weakref
 
@@ -46,6 +47,18 @@ _recursion = lib.lt_rlock_recursion
 # thread that holds nothing has no entry, so the dictionary stays as small as
 # the threads that hold locks.
 _held: dict = {}
+
+
+def _after_fork_in_child():
+    """Only the thread that forked goes on in the child: the others' lists go."""
+    mine = _held.get(_ident())
+    _held.clear()
+    if mine:
+        _held[_ident()] = mine
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def switch(mode, on):
