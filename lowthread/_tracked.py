@@ -67,11 +67,10 @@ def switch(mode, on):
     (modes.add if on else modes.discard)(mode)
     if "order" in modes:
         methods = {cls: _order_methods(cls, _PLAIN[cls]) for cls in _PLAIN}
-    elif "sites" in modes:
-        methods = {cls: _site_methods(cls, _PLAIN[cls]) for cls in _PLAIN}
     else:
-        methods = _PLAIN
         _held.clear()
+        methods = ({cls: _site_methods(cls, _PLAIN[cls]) for cls in _PLAIN}
+                   if "sites" in modes else _PLAIN)
     for cls, table in methods.items():
         for name, fn in table.items():
             setattr(cls, name, fn)
