@@ -37,6 +37,8 @@ class lock:
     __slots__ = ("_lk", "_site", "_class", "__weakref__")
     __module__ = "lowthread"
     _lk: Any  # the C lock (cdata)
+    _site: Any  # where it was last taken, while a diagnostic notes it
+    _class: Any  # its lock-order class (_lockorder.LockClass)
     # Set below by _wait.lock_methods().
     acquire: Callable[..., bool]
     __enter__: Callable[..., bool]
