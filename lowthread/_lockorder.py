@@ -71,7 +71,7 @@ class _Edge:
         self.stack = stack
 
 
-_classes: dict = {}  # (site, made before checking) -> LockClass
+_classes: dict = {}  # (site's code names, offset, made before checking) -> LockClass
 # The class of the locks lowthread makes for itself (a thread's handle, a
 # _set_sentinel() lock, the watchdog's): signals, never part of an order.
 INTERNAL = LockClass(None, False)
@@ -86,7 +86,10 @@ _owner = lib.lt_rlock_owner
 def class_made_at(made, before_checking=False):
     if made is None:
         return INTERNAL
-    key = (made, before_checking)
+    # Keyed by the code's names, not the code object, whose hash is slow:
+    # hashing it on every lock made cost more than the rest of making it.
+    code, lasti = made
+    key = (code.co_filename, code.co_firstlineno, code.co_name, lasti, before_checking)
     c = _classes.get(key)
     if c is None:
         c = _classes.setdefault(key, LockClass(made, before_checking))
