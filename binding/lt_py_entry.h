@@ -1,7 +1,7 @@
 /*
  * lt_py_entry.h -- the function every thread that lowthread starts runs
- * first, and the pending call that runs a signal's handler for
- * interrupt_main() where the interpreter cannot be told to.  Included by
+ * first, and how interrupt_main() makes a signal's handler pending: through
+ * the interpreter's own call, or a pending call where it has none.  Included by
  * the preamble of the cffi module (build_ffi.py), not compiled on its own:
  * it sits in the module's translation unit, beside the extern "Python"
  * entry point that cffi defines there, and with Python.h.
@@ -28,6 +28,15 @@
 #ifndef LT_PY_ENTRY_H
 #define LT_PY_ENTRY_H
 
+#include <string.h>
+#if !defined(PYPY_VERSION)
+#if defined(_WIN32)
+#include <windows.h>
+#else
+#include <dlfcn.h>
+#endif
+#endif
+
 /* What a thread is started with: the Python side allocates it and keeps it
  * alive until the thread has entered ltpy_bootstrap. */
 typedef struct {
@@ -48,6 +57,7 @@ typedef struct {
 } ltpy_end_t;
 
 static ltpy_end_t *ltpy_bootstrap(void *arg); /* extern "Python", defined by cffi */
+static void ltpy_state_cleared(uint64_t ident); /* extern "Python", defined by cffi */
 
 static void ltpy_thread_end(ltpy_end_t *end)
 {
@@ -74,8 +84,10 @@ static void ltpy_thread_main(void *arg)
     ltpy_thread_end(ltpy_bootstrap(((ltpy_start_t *)arg)->job));
 }
 
-/* PyPy has no pending calls for a cffi module to make. */
-static int ltpy_schedule_handler(int signum)
+/* PyPy has neither PyErr_SetInterruptEx nor pending calls for a cffi
+ * module to make (lowthread/_interrupt.py calls PyPy's own interrupt_main
+ * for SIGINT). */
+static int ltpy_set_interrupt(int signum)
 {
     (void)signum;
     return -1;
@@ -98,15 +110,88 @@ PyAPI_FUNC(void) PyThreadState_DeleteCurrent(void);
 /* 1: make thread states inside the fork gate (CPython before 3.13). */
 static int ltpy_fork_gate;
 
+/* PyErr_SetInterruptEx (CPython 3.10+), found in the running interpreter
+ * rather than linked: the abi3 module loads into 3.9 too, which lacks it,
+ * and a module that names a missing symbol does not load at all.  NULL on
+ * 3.9.  Set once, at import, before any thread can call interrupt_main. */
+static int (*ltpy_set_interrupt_ex)(int signum);
+
+static void ltpy_find_set_interrupt_ex(void)
+{
+    void *fn;
+
+#if defined(_WIN32)
+    HMODULE python;
+
+    /* The DLL that holds the C API this module was linked with. */
+    if (!GetModuleHandleExW(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS |
+                                GET_MODULE_HANDLE_EX_FLAG_UNCHANGED_REFCOUNT,
+                            (LPCWSTR)(void *)&Py_AddPendingCall, &python))
+        return;
+    {
+        FARPROC proc = GetProcAddress(python, "PyErr_SetInterruptEx");
+        memcpy(&fn, &proc, sizeof fn);
+    }
+#else
+    /* The interpreter's C API is in the global scope: it is where this
+     * module's own references to it were resolved. */
+    fn = dlsym(RTLD_DEFAULT, "PyErr_SetInterruptEx");
+#endif
+    /* A data pointer to a function pointer: memcpy, which ISO C allows. */
+    if (fn != NULL)
+        memcpy(&ltpy_set_interrupt_ex, &fn, sizeof fn);
+}
+
 static void ltpy_init(int fork_gate)
 {
     ltpy_fork_gate = fork_gate;
+    ltpy_find_set_interrupt_ex();
 }
 
 /* Needs no GIL: the main interpreter lives as long as the process. */
 static void *ltpy_main_interp(void)
 {
     return PyInterpreterState_Main();
+}
+
+/* The key in a thread's state dictionary of what tells the Python side that
+ * the interpreter has cleared that state. */
+#define LTPY_WATCH_KEY "lowthread.state_watch"
+
+static void ltpy_watch_cleared(PyObject *capsule)
+{
+    ltpy_state_cleared((uint64_t)(uintptr_t)PyCapsule_GetPointer(capsule, LTPY_WATCH_KEY));
+}
+
+/* Native thread-local values live in the thread's state dictionary, so the
+ * interpreter frees them when it clears the state: as the thread ends, and
+ * at exit, for threads still running then (daemon threads), before it tears
+ * the modules down.  lowthread's live in its own objects; this capsule in
+ * that dictionary dies at the same moment and has them freed then too
+ * (ltpy_state_cleared in lowthread/_threads.py).  If it cannot be made, the
+ * values die later, with the lowthread objects that hold them. */
+static void ltpy_watch_state(uint64_t ident)
+{
+    PyObject *dict = PyThreadState_GetDict(); /* borrowed */
+    PyObject *capsule;
+
+    if (dict == NULL || ident == 0)
+        return;
+    capsule = PyCapsule_New((void *)(uintptr_t)ident, LTPY_WATCH_KEY, ltpy_watch_cleared);
+    if (capsule == NULL || PyDict_SetItemString(dict, LTPY_WATCH_KEY, capsule) < 0)
+        PyErr_Clear();
+    Py_XDECREF(capsule);
+}
+
+/* As the thread ends by itself, its values are gone already: the capsule
+ * dies with nothing to tell. */
+static void ltpy_unwatch_state(void)
+{
+    PyObject *dict = PyThreadState_GetDict(); /* borrowed */
+    PyObject *capsule = dict != NULL ? PyDict_GetItemString(dict, LTPY_WATCH_KEY) : NULL;
+
+    if (capsule != NULL && PyCapsule_SetDestructor(capsule, NULL) < 0)
+        PyErr_Clear();
 }
 
 static void ltpy_thread_main(void *arg)
@@ -128,12 +213,14 @@ static void ltpy_thread_main(void *arg)
     if (ts == NULL) /* out of memory, and no thread state to raise in */
         Py_FatalError("lowthread: cannot make a thread state for a new thread");
     PyEval_RestoreThread(ts);
+    ltpy_watch_state(lt_get_ident());
     /* start may be freed as soon as bootstrap has taken the job. */
     end = ltpy_bootstrap(start->job);
     /* Cleared and freed with the GIL held, as the interpreter's own
      * threads do: an exit that finalizes the interpreter as soon as the GIL
      * is free would otherwise free the state under this thread's feet.
      * Holding the GIL also keeps any fork out. */
+    ltpy_unwatch_state();
     PyThreadState_Clear(ts); /* may run Python code: __del__, callbacks */
     PyThreadState_DeleteCurrent();
     ltpy_thread_end(end);
@@ -168,13 +255,16 @@ static int ltpy_run_handler(void *arg)
     return 0;
 }
 
-/* For CPython 3.9, whose PyErr_SetInterrupt() knows only SIGINT: the
- * handler becomes a pending call, which the main thread runs at its next
- * check of the eval loop's breaker, waiting or not.  Needs neither the GIL
- * nor a thread state.  Returns 0, or -1 if the queue of pending calls is
- * full. */
-static int ltpy_schedule_handler(int signum)
+/* Makes signum's handler pending for the main thread, as the signal's
+ * arrival would: with the interpreter's own PyErr_SetInterruptEx where it
+ * has one; on CPython 3.9, whose PyErr_SetInterrupt() knows only SIGINT, as
+ * a pending call, which the main thread runs at its next check of the eval
+ * loop's breaker, waiting or not.  Both need neither the GIL nor a thread
+ * state.  Returns 0, or -1 if the queue of pending calls is full. */
+static int ltpy_set_interrupt(int signum)
 {
+    if (ltpy_set_interrupt_ex != NULL)
+        return ltpy_set_interrupt_ex(signum) == 0 ? 0 : -1;
     return Py_AddPendingCall(ltpy_run_handler, (void *)(intptr_t)signum) == 0 ? 0 : -1;
 }
 

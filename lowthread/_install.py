@@ -2,12 +2,15 @@
 
 threading takes everything it needs from _thread into module globals when it
 is imported.  So install() makes lowthread the module that ``import _thread``
-gives from now on, imports threading if nothing has yet (it is then built on
-lowthread from its first line), and in either case sets those globals to
-lowthread's, as monkey-patching libraries do: a threading imported earlier is
-patched in place.  What exists already stays as it is and keeps working: the
-main thread's Thread object, Thread objects of threads already started (on
-the interpreter's own _thread), and the locks made before.
+gives from now on, and then sets those globals to lowthread's, as
+monkey-patching libraries do: at once in a threading imported earlier
+(patched in place), or else as soon as threading is first imported, by an
+import hook (sys.meta_path's first finder until then), so that threading is
+built on lowthread from its first line.  install() itself imports nothing: a
+program that never imports threading pays nothing for it.  What exists
+already stays as it is and keeps working: the main thread's Thread object,
+Thread objects of threads already started (on the interpreter's own
+_thread), and the locks made before.
 """
 
 import sys
@@ -38,7 +41,8 @@ _GLOBALS = {
     "local": "_local",  # taken from _thread._local where that exists
 }
 
-# threading, once install() has run.
+# True once install() has run; then threading, once it is on lowthread.
+_armed: list = []
 _installed: list = []
 
 
@@ -48,26 +52,71 @@ def install():
     From now on every threading.Thread runs on a lowthread thread, and
     threading.Lock(), RLock() and what is made of them (Condition, Event,
     Semaphore, Barrier, Timer, queue.Queue, ...) are lowthread's.  Works
-    whether threading was imported already or not; calling it again does
-    nothing.
+    whether threading was imported already or not (then it is put on
+    lowthread when it is first imported, in whichever thread); calling it
+    again does nothing.
     """
-    if _installed:
+    if _armed:
         return
-    was_imported = "threading" in sys.modules
+    _armed.append(True)
     native_thread = sys.modules.get("_thread")
     # Code that imports _thread from now on gets lowthread, which has every
     # name threading takes from it on this interpreter.
     sys.modules["_thread"] = lowthread
-    import threading
+    threading = sys.modules.get("threading")
+    if threading is None:
+        sys.meta_path.insert(0, _ThreadingFinder)
+        return
+    native = dict(vars(threading))
+    _build_on_lowthread(threading)
+    _patch_imported(threading, native, native_thread)
+
+
+def _build_on_lowthread(threading):
+    """Sets threading's globals from _thread to lowthread's."""
     g = vars(threading)
-    native = dict(g)
     for name, attr in _GLOBALS.items():
         if name in g and hasattr(lowthread, attr):
             g[name] = getattr(lowthread, attr)
-    if was_imported:
-        _patch_imported(threading, native, native_thread)
     _name_os_threads(threading.Thread)
     _installed.append(threading)
+
+
+class _ThreadingFinder:
+    """The import hook: finds threading, when it is imported, with the
+    finders after it, and has the module built on lowthread once its code
+    has run; then it leaves sys.meta_path (an import that fails keeps it)."""
+
+    @staticmethod
+    def find_spec(name, path=None, target=None):
+        if name != "threading":
+            return None
+        for finder in sys.meta_path:
+            find = getattr(finder, "find_spec", None)
+            spec = None if finder is _ThreadingFinder or find is None else find(name, path, target)
+            if spec is not None:
+                if hasattr(spec.loader, "exec_module"):
+                    spec.loader = _Loader(spec.loader)
+                return spec
+        return None
+
+
+class _Loader:
+    """Runs threading's code with its own loader, which it gets back as its
+    __loader__, and then builds it on lowthread."""
+
+    def __init__(self, loader):
+        self._loader = loader
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module):
+        module.__loader__ = module.__spec__.loader = self._loader
+        self._loader.exec_module(module)
+        _build_on_lowthread(module)
+        if _ThreadingFinder in sys.meta_path:
+            sys.meta_path.remove(_ThreadingFinder)
 
 
 def _patch_imported(threading, native, native_thread):

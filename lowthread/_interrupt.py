@@ -6,15 +6,20 @@ main thread's lowthread wait, which then returns to Python to let it run
 (lt_interrupt_main).  No real signal is sent.  How the handler is made
 pending depends on the interpreter:
 
-  CPython 3.10+  PyErr_SetInterruptEx(signum), the interpreter's own call;
+  CPython 3.10+  PyErr_SetInterruptEx(signum), the interpreter's own call,
+                 which the binding's C finds in the running interpreter
+                 (ltpy_set_interrupt: no ctypes, so the first call costs
+                 what the later ones do);
   CPython 3.9    a pending call of the binding that runs the handler, since
                  3.9's PyErr_SetInterrupt() knows only SIGINT;
   PyPy           SIGINT: PyPy's own interrupt_main(), which marks it pending
-                 without a signal; any other signal's handler runs at once
-                 when the main thread itself calls, and is otherwise left to
-                 the main thread's waits (_wait.left_to_waits), which run it
-                 when interrupt_main() ends them, or at the next one that
-                 blocks: a PyPy main thread busy elsewhere sees it late.
+                 without a signal.  Taken from PyPy's built-in _thread, never
+                 through sys.modules, where install() puts lowthread.  Any
+                 other signal's handler runs at once when the main thread
+                 itself calls, and is otherwise left to the main thread's
+                 waits (_wait.left_to_waits), which run it when
+                 interrupt_main() ends them, or at the next one that blocks:
+                 a PyPy main thread busy elsewhere sees it late.
 """
 
 import operator
@@ -28,46 +33,26 @@ from ._lowthread import lib
 _NSIG = getattr(signal, "NSIG", 65)
 
 
-def _set_interrupt_ex():
-    # The import is deferred: ctypes is large.
-    import ctypes
-    fn = ctypes.pythonapi.PyErr_SetInterruptEx
-    fn.argtypes = [ctypes.c_int]
-    fn.restype = ctypes.c_int
-    return fn
+def _pypy_interrupt_main():
+    # The built-in module itself, whatever sys.modules["_thread"] is now.
+    import _imp
+    from importlib.machinery import ModuleSpec
+    return _imp.create_builtin(ModuleSpec("_thread", None, origin="built-in")).interrupt_main
+
+
+_native_interrupt_main = (_pypy_interrupt_main() if sys.implementation.name == "pypy"
+                          else None)
 
 
 def _leave_to_main(signum):
     # Called in the main thread, the handler runs at once, as it would there
-    # for a signal; from another thread, the main thread's waits run it.
+    # for a signal, in the frame of interrupt_main's caller (past
+    # interrupt_main and its builtin wrapper); from another thread, the main
+    # thread's waits run it.
     if _wait.runs_signal_handlers():
         _wait.run_handler(signum, sys._getframe(3))
     else:
         _wait.left_to_waits.add(signum)
-
-
-def _cpython39_pending(signum):
-    if lib.ltpy_schedule_handler(signum) != 0:
-        _leave_to_main(signum)  # the queue of pending calls is full
-
-
-def _pypy_pending(signum):
-    if signum == signal.SIGINT:
-        import _thread
-        _thread.interrupt_main()
-    else:
-        _leave_to_main(signum)
-
-
-def _how_to_make_pending():
-    if sys.implementation.name != "cpython":
-        return _pypy_pending
-    if sys.version_info >= (3, 10):
-        return _set_interrupt_ex()
-    return _cpython39_pending
-
-
-_make_pending: list = []
 
 
 def interrupt_main(signum=signal.SIGINT, /):
@@ -82,9 +67,11 @@ def interrupt_main(signum=signal.SIGINT, /):
         raise ValueError("signal number out of range")
     if signal.getsignal(signum) in (signal.SIG_DFL, signal.SIG_IGN, None):
         return
-    if not _make_pending:
-        _make_pending.append(_how_to_make_pending())
-    _make_pending[0](signum)
+    if _native_interrupt_main is not None and signum == signal.SIGINT:
+        _native_interrupt_main()
+    elif lib.ltpy_set_interrupt(signum) != 0:
+        # PyPy, or CPython's queue of pending calls is full.
+        _leave_to_main(signum)
     # LT_ESRCH: lowthread was first imported in another thread, so the core
     # has no main thread to wake; the handler still runs when it can.
     lib.lt_interrupt_main()

@@ -192,12 +192,16 @@ def _run_script(path, args):
 
 
 def _is_zip(path):
-    import zipfile
+    # As the interpreter tells a zip file: zipimport takes it.  zipimport is
+    # loaded at startup; zipfile would import threading, which a program
+    # that never uses it should not pay for (install() is lazy).
+    import zipimport
 
     try:
-        return zipfile.is_zipfile(path)
-    except OSError:
+        zipimport.zipimporter(path)
+    except (zipimport.ZipImportError, OSError):
         return False
+    return True
 
 
 def _run_module(name, args):

@@ -74,6 +74,17 @@ def _drop_locals(token):
             impl.forget(token)
 
 
+@ffi.def_extern(name="ltpy_state_cleared")
+def _state_cleared(ident):
+    """The interpreter has cleared the thread state of lowthread's thread
+    ident (CPython; binding/lt_py_entry.h): at exit, for a thread still
+    running, its local values die now, as native ones do, while the modules
+    they may use are still whole.  A thread that has ended is not in _jobs."""
+    job = _jobs.get(ident)
+    if job is not None and job.locals:
+        _drop_locals(job)
+
+
 def thread_token():
     """An object that belongs to the calling thread: its lowthread start record
     while the thread lives, else one kept for it (by ident) for good."""

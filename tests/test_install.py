@@ -116,6 +116,56 @@ lt.install()
 
 
 @pytest.mark.timeout(60)
+def test_install_imports_nothing():
+    """install() is lazy: threading is put on lowthread when the program
+    first imports it, through an import hook that leaves sys.meta_path then."""
+    proc = run_without_site("""
+import sys
+before = set(sys.modules)
+lt.install()
+print(sorted(set(sys.modules) - before), sys.modules["_thread"] is lt)
+import threading
+hooks = [f for f in sys.meta_path if type(f).__module__.startswith("lowthread")
+         or getattr(f, "__module__", "").startswith("lowthread")]
+loader = threading.__loader__
+print(hooks, loader is threading.__spec__.loader, type(loader).__module__.startswith("lowthread"))
+print(threading._allocate_lock is lt.allocate_lock, threading.get_ident is lt.get_ident)
+import inspect
+print(inspect.getsource(threading).count("def current_thread") == 1)
+""")
+    assert proc.rc == 0 and proc.err == "", proc
+    assert proc.out.splitlines() == ["[] True", "[] True False", "True True", "True"], proc
+
+
+@pytest.mark.timeout(60)
+def test_threading_first_imported_in_another_thread():
+    """CPython's test_import_from_another_thread after install(): a
+    lowthread thread imports threading first, and exit reports nothing."""
+    proc = run_without_site("""
+import sys
+lt.install()
+import _thread
+event = _thread.allocate_lock()
+event.acquire()
+def import_threading():
+    import threading
+    event.release()
+if "threading" in sys.modules:
+    raise Exception("threading is already imported")
+_thread.start_new_thread(import_threading, ())
+event.acquire()
+event.release()
+import threading
+assert threading._allocate_lock is lt.allocate_lock
+t = threading.Thread(target=lambda: None)
+t.start()
+t.join(10)
+assert not t.is_alive()
+""")
+    assert proc.rc == 0 and proc.out == "" and proc.err == "", proc
+
+
+@pytest.mark.timeout(60)
 def test_install_after_threading_is_imported():
     # The main thread's Thread object, a thread started natively before, and
     # threading.local objects made before stay valid; what threading made on
@@ -426,6 +476,39 @@ def test_thread_local_values_die_with_their_thread():
     proc = run_py(LOCALS_SCRIPT)
     assert proc.rc == 0, proc
     assert proc.out.split("\n")[:3] == ["alive after threads 0", "cycle True", "raw thread True"], proc
+
+
+RUNNING_AT_EXIT = """
+import sys, time
+T = lt if sys.argv[1] == "lt" else __import__("_thread")
+MARK = "whole"                    # None once the module is torn down
+class Value:
+    def __del__(self):
+        print("dies", MARK, flush=True)
+local = T._local()
+ready = T.allocate_lock()
+ready.acquire()
+def daemon():
+    local.v = Value()
+    ready.release()
+    time.sleep(30)                # still running at exit
+T.start_new_thread(daemon, ())
+ready.acquire(timeout=10)
+print("exit", flush=True)
+"""
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.skipif(IS_PYPY, reason="PyPy has no thread states to clear: the values of a "
+                    "thread running at exit die with the local object (docs/behaviour.md §19.7)")
+def test_local_values_of_a_thread_running_at_exit_die_as_natively():
+    """As the interpreter clears a thread's state at exit, before the modules
+    are torn down (what 3.13's _DeleteDummyThreadOnDel relies on):
+    docs/behaviour.md §19.7.  The interpreter's _thread._local is the oracle."""
+    ours = run_py(RUNNING_AT_EXIT, args=("lt",))
+    native = run_py(RUNNING_AT_EXIT, args=("native",))
+    assert native.out.split("\n")[:2] == ["exit", "dies whole"], native
+    assert (ours.rc, ours.out, ours.err) == (native.rc, native.out, native.err), (ours, native)
 
 
 @pytest.mark.timeout(120)

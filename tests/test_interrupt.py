@@ -304,3 +304,101 @@ t.join(60)
 """, timeout=90)
     assert proc.rc == 0, proc
     assert proc.out.split() == ["child", "0"], proc
+
+
+# How the interrupting thread reaches interrupt_main() once install() has
+# made lowthread the _thread of sys.modules ("foreign": then something else
+# replaces it there).  On PyPy, lowthread's SIGINT goes through PyPy's own
+# interrupt_main(), which it must take from the built-in module itself: the
+# one in sys.modules is lowthread's (it recursed until issue 19).
+INSTALLED_CALLERS = {
+    "_thread": "import _thread; call = _thread.interrupt_main",
+    "lowthread": "call = lt.interrupt_main",
+    "foreign": "sys.modules['_thread'] = types.ModuleType('_thread'); call = lt.interrupt_main",
+}
+
+
+@pytest.mark.parametrize("how", list(INSTALLED_CALLERS))
+def test_interrupt_main_after_install_ends_main_thread_wait(how):
+    proc = run_py(f"""
+import sys, time, types
+lt.install()
+import threading
+{INSTALLED_CALLERS[how]}
+l = threading.Lock()
+l.acquire()
+sent = []
+def interrupter():
+    time.sleep(0.2)
+    sent.append(time.monotonic())
+    call()
+threading.Thread(target=interrupter, daemon=True).start()
+try:
+    l.acquire(timeout=20)
+    print("not interrupted")
+except KeyboardInterrupt:
+    print("KeyboardInterrupt %.3f" % (time.monotonic() - sent[0]))
+""", timeout=60)
+    assert proc.rc == 0 and proc.err == "", proc
+    word, after = proc.out.split()
+    assert word == "KeyboardInterrupt" and float(after) < 5.0, proc
+
+
+FIRST_CALL = """
+import signal, statistics, sys, time
+l = lt.allocate_lock()
+l.acquire()
+class Arrived(Exception):
+    pass
+arrived = []
+def handler(signum, frame):
+    arrived.append(time.perf_counter())
+    raise Arrived
+signal.signal(signal.SIGUSR1, handler)
+sent, imported = [], []
+def interrupter():
+    time.sleep(0.1)
+    before = set(sys.modules)
+    sent.append(time.perf_counter())
+    lt.interrupt_main(signal.SIGUSR1)
+    imported.extend(sorted(set(sys.modules) - before))
+lt.start_new_thread(interrupter, ())
+try:
+    l.acquire(timeout=20)
+except Arrived:
+    time.sleep(0.05)
+    print("%.6f" % (arrived[0] - sent[0]), *imported)
+"""
+
+
+def test_first_interrupt_main_imports_nothing_and_is_prompt():
+    """The first call costs what the later ones do: it imports nothing (it
+    imported ctypes on CPython 3.10+, 3-5 ms, until issue 19).  The bound on
+    the median is generous (measured 0.2-0.6 ms on every interpreter);
+    bench/interrupt_latency.py --first holds the figures."""
+    latencies = []
+    for _ in range(5):
+        proc = run_py(FIRST_CALL, timeout=60)
+        assert proc.rc == 0, proc
+        first, *imported = proc.out.split()
+        assert imported == [], proc
+        latencies.append(float(first))
+    latencies.sort()
+    assert latencies[2] < 0.002, latencies
+
+
+def test_a_background_job_gets_keyboardinterrupt_from_interrupt_main():
+    """A shell starts a background job (``./test.sh &``) with SIGINT ignored,
+    and its Pythons then install no KeyboardInterrupt handler.  A case of
+    this module that needs one, run by a pytest started that way, passes:
+    conftest gives SIGINT its handler back, and so its children theirs."""
+    import subprocess
+    import sys
+
+    case = "test_interrupt.py::test_interrupt_main_ends_main_thread_wait[lock-untimed]"
+    start = ("import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+             "os.execv(sys.executable, [sys.executable, '-m', 'pytest', '-q', '-p', "
+             f"'no:cacheprovider', {case!r}])")
+    cp = subprocess.run([sys.executable, "-c", start], cwd=os.path.dirname(__file__),
+                        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert cp.returncode == 0 and "1 passed" in cp.stdout, (cp.stdout, cp.stderr)

@@ -125,6 +125,18 @@ def test_threading_is_on_lowthread_even_if_imported_at_once(tmp_path):
 
 
 @pytest.mark.timeout(60)
+def test_a_program_that_never_imports_threading_does_not_get_it(tmp_path):
+    """install() is lazy, and the runner itself imports no threading (it once
+    did, through zipfile): the program's modules are its own and lowthread's."""
+    (tmp_path / "p.py").write_text(textwrap.dedent("""\
+        import sys
+        print("threading" in sys.modules, "zipfile" in sys.modules)
+    """))
+    assert _run(["p.py"], tmp_path) == (0, "False False\n", "")
+    assert _run(["-m", "lowthread", "run", "p.py"], tmp_path) == (0, "False False\n", "")
+
+
+@pytest.mark.timeout(60)
 def test_syntax_error_and_missing_script(tmp_path):
     (tmp_path / "bad.py").write_text("x = = 1\n")
     assert _run(["-m", "lowthread", "run", "bad.py"], tmp_path) == _run(["bad.py"], tmp_path)
