@@ -69,6 +69,23 @@ def pytest_report_header(config):
 def pytest_configure(config):
     # Keep the marker known even if pytest-timeout is missing.
     config.addinivalue_line("markers", "timeout(seconds): per-test time limit (pytest-timeout)")
+    restore_sigint()
+
+
+def restore_sigint():
+    """Give SIGINT its Python handler again if this process started with it ignored.
+
+    A shell starts a background job (``./test.sh &``) with SIGINT ignored, an
+    ignored signal stays ignored across exec, and Python then installs no
+    KeyboardInterrupt handler: interrupt_main() and Ctrl-C would do nothing
+    in this process and in every interpreter the tests start.  With the
+    handler set here, the children start with SIGINT at its default and
+    install theirs, as when the suite runs from a terminal.
+    """
+    import signal
+
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_collection_modifyitems(config, items):
@@ -318,6 +335,16 @@ def _lt_pythonpath():
 
 
 PRELUDE = "import {name} as lt\n"
+
+
+# For children whose memory a test measures: PyPy sizes its GC nursery from
+# the cache size /proc/cpuinfo reports (half of it, at least 1 MB), which is
+# 240 MB on a host that reports 480 MB; no major collection then runs while
+# such a test makes its objects, and the C locks that ffi.gc frees pile up
+# until the test's own gc.collect(), as PyPy's own locks' memory does.  A
+# nursery of 1 MB (that of a host with a 2 MB cache) makes the peak what
+# the test means to measure, whatever the host.  CPython ignores it.
+STEADY_GC_ENV = {"PYPY_GC_NURSERY": "1MB"}
 
 
 # Child source that defines heap(): the bytes in use in malloc's heap proper

@@ -32,6 +32,7 @@ from conftest import (
     PRE312,
     PRE313,
     PYPY,
+    STEADY_GC_ENV,
     Raises,
     Returns,
     differs_id,
@@ -668,7 +669,7 @@ def test_c_lock_freed_with_object():
         churn(400)          # 400k locks created and dropped
         after = rss_kib()
         print(before, after)
-    """, timeout=100)
+    """, timeout=100, env=STEADY_GC_ENV)
     assert proc.rc == 0, proc
     before, after = map(int, proc.out.split())
     # 400k leaked locks would be >= 400000 * 32 bytes = 12.5 MiB of sem_t alone.

@@ -11,11 +11,11 @@ at once instead of leaving the old lock looking intact.
 """
 
 import pytest
-from conftest import HEAP_PROBE, IS_PYPY, ORACLE, run_py
+from conftest import HEAP_PROBE, IS_PYPY, ORACLE, STEADY_GC_ENV, run_py
 
 pytestmark = pytest.mark.skipif(ORACLE, reason="lowthread's own memory management")
 
-ENV = {"MALLOC_PERTURB_": "165"}
+ENV = {"MALLOC_PERTURB_": "165", **STEADY_GC_ENV}
 
 # What the children share: the owners of C objects, and the check that no
 # free is left waiting (on CPython, where they wait in _reclaim).
