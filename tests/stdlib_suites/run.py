@@ -46,8 +46,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 HOST = ("pypy" if sys.implementation.name == "pypy"
         else "%d.%d" % sys.version_info[:2])
 PTH_NAME = "lt_stdlib.pth"
+# One line, as .pth lines are; the file is closed at once (left to the
+# collector, PyPy reported it as a ResourceWarning in whichever test then ran:
+# test_logging's test_config15_ok, which checks for none).
 PTH_TEXT = ('import os; p = os.environ.get("LOWTHREAD_STDLIB_BOOT"); '
-            'p and exec(compile(open(p).read(), p, "exec"))\n')
+            'p and exec("with open(p) as f:\\n    exec(compile(f.read(), p, \'exec\'))")\n')
 BAD = ("fail", "error", "hang", "crash", "xpass", "not run")
 
 
@@ -246,6 +249,11 @@ def main():
         print("stdlib suites: not run (--none)")
         return 0
     install_site_hook()
+    # Started as a background job, with SIGINT ignored: the suites' own
+    # processes need Python's KeyboardInterrupt handler, which they install
+    # only if SIGINT is not ignored when they start (as conftest.py does).
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     modules = [f"test.{m}" if m.startswith("test_") else m
                for m in (args.module or expected.MODULES)]
     present = [m for m in modules if module_exists(m)]
