@@ -23,29 +23,30 @@ import atexit
 import gc
 import sys
 import weakref
+from collections import OrderedDict
 
 from ._lowthread import ffi
 
 IN_DEL = sys.implementation.name == "cpython"
 
 
-class _Collections:
-    """gc.callbacks' entry: whether a collection is running."""
-
-    __slots__ = ("running",)
-
-    def __init__(self):
-        self.running = False
-
-    def __call__(self, phase, info):
-        self.running = phase == "start"
+# gc.callbacks' entry tells whether a collection is running.  It is a C
+# method, not a Python function: the collector calls it wherever a
+# collection starts, at the recursion limit too, where calling a Python
+# function fails with RecursionError, which the collector writes out as an
+# unraisable report; writing it runs pending signal handlers and drops what
+# they raise, so a KeyboardInterrupt from Ctrl-C or interrupt_main() was
+# lost there (the main thread of CPython's test_print_exception_gh_102056
+# recursed for ever).  move_to_end(phase, info) puts the phase last (info,
+# a non-empty dict, is its `last` argument); the last key is the phase now.
+_phases = OrderedDict.fromkeys(("start", "stop"))
+_entry = _phases.move_to_end
 
 
 # The weak references to the cdata of owners whose C objects wait for them,
 # each to the function that frees the C object and a cdata of its own that
 # points to it (holding the owner's cdata would keep it alive for ever).
 _waiting: "dict[weakref.ref, tuple]" = {}
-_collections = _Collections()
 # PyPy has no gc.callbacks, and needs none (above).
 _callbacks: list = gc.callbacks if IN_DEL else []
 
@@ -64,14 +65,15 @@ def _wait_for(c, free_c, _waiting=_waiting, _ref=weakref.ref, _free_waiting=_fre
     _waiting[_ref(c, _free_waiting)] = (free_c, _cast(_typeof(c), c))
 
 
-def free(c, free_c, _collections=_collections, _callbacks=_callbacks, _wait_for=_wait_for):
+def free(c, free_c, _phases=_phases, _entry=_entry, _callbacks=_callbacks,
+         _wait_for=_wait_for, _reversed=reversed, _next=next):
     """free_c(c) now, or once nothing holds the cdata c if a collection may be running.
 
-    Where gc.callbacks no longer holds _collections (someone removed it,
-    or the interpreter is exiting: its last collections run no callbacks),
-    no collection can be ruled out, so every free waits.
+    Where gc.callbacks no longer holds _entry (someone removed it, or the
+    interpreter is exiting: its last collections run no callbacks), no
+    collection can be ruled out, so every free waits.
     """
-    if _collections.running or _collections not in _callbacks:
+    if _next(_reversed(_phases)) == "start" or _entry not in _callbacks:
         _wait_for(c, free_c)
     else:
         free_c(c)
@@ -84,14 +86,15 @@ def lk_finalizer(free_c):
     locks are made and dropped at a high rate (threading.Condition.wait
     makes one per wait).
     """
-    collections, callbacks, wait_for = _collections, _callbacks, _wait_for
+    phases, entry, callbacks, wait_for = _phases, _entry, _callbacks, _wait_for
+    last_of, next_ = reversed, next
 
     def __del__(self):
         try:
             c = self._lk
         except AttributeError:  # the constructor never set it, or failed
             return
-        if collections.running or collections not in callbacks:
+        if next_(last_of(phases)) == "start" or entry not in callbacks:
             wait_for(c, free_c)
         else:
             free_c(c)
@@ -99,10 +102,10 @@ def lk_finalizer(free_c):
 
 
 def _at_exit():
-    _callbacks[:] = [cb for cb in _callbacks if cb is not _collections]
+    _callbacks[:] = [cb for cb in _callbacks if cb is not _entry]
 
 
 if IN_DEL:
     # First, so that the membership tests stop at it.
-    _callbacks.insert(0, _collections)
+    _callbacks.insert(0, _entry)
     atexit.register(_at_exit)

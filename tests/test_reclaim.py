@@ -231,3 +231,25 @@ grown = heap() - before if before is not None else 0
 assert grown <= {slack}, grown
 print("ok")
 """, timeout=100)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.skipif(IS_PYPY, reason="PyPy has no gc.callbacks (and needs none, §20)")
+def test_a_collection_at_the_recursion_limit_reports_nothing():
+    """lowthread's gc.callbacks entry is C code: a collection that starts at
+    the recursion limit cannot fail to call it.  When it was a Python
+    function, each such collection wrote an unraisable RecursionError, and
+    the writing dropped a pending KeyboardInterrupt (docs/testing.md §T9)."""
+    run("""
+reports = []
+sys.unraisablehook = lambda args: reports.append(args.exc_type.__name__)
+def deep(n):
+    try:
+        deep(n + 1)
+    except RecursionError:
+        gc.collect()
+deep(0)
+gc.collect()
+assert reports == [], reports
+print("ok")
+""")
