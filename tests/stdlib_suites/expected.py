@@ -76,8 +76,9 @@ EXCEPTIONS = [
       "Failed 4/30 on 3.9, 4/30 on 3.10, 6/30 on 3.13, 0/30 on PyPy (there once in a full "
       "run, 2026-12-07); natively 0/30 on each"),
     E(frozenset({"3.9", "3.10", "pypy"}), CF + "*.ThreadPoolShutdownTest.test_cancel_futures_wait_false",
-      "flaky", "timing (docs/behaviour.md §19.7): shutdown(cancel_futures=True) can run before the new worker "
-      "has taken the task, which is then cancelled and prints nothing (b'' != b'apple'). "
+      "flaky", "timing (docs/behaviour.md §19.7): shutdown(cancel_futures=True) can run before "
+      "the new worker has taken the task, which is then cancelled and prints nothing "
+      "(b'' != b'apple'). "
       "Failed 20/30 on 3.9, 20/30 on 3.10, 19/30 on PyPy, 0/30 on 3.13; natively 0/30 on each"),
     E(frozenset({"3.12"}), "test.test_threading.ThreadJoinOnShutdown.test_3_join_in_forked_from_thread",
       "flaky", "3.12.1's own bug (CPython gh-113964, fixed in 3.12.3) met through timing "
