@@ -84,9 +84,12 @@ def _address(cdata):
 def _addresses(obj):
     """The C objects whose waits are waits for obj."""
     if isinstance(obj, _joinable._ThreadHandle):
-        if obj._thread is not None:
-            return {_address(obj._thread)}
-        return {_address(obj._event._lk)} if obj._event is not None else set()
+        # getattr: a handle another thread has made but not yet initialized
+        # is in gc.get_objects() too.
+        thread, event = getattr(obj, "_thread", None), getattr(obj, "_event", None)
+        if thread is not None:
+            return {_address(thread)}
+        return {_address(event._lk)} if event is not None else set()
     return {_address(obj._lk)}
 
 
@@ -131,7 +134,12 @@ def _scan(holders=True):
             for address in _addresses(obj):
                 objects[address] = obj
         elif isinstance(obj, (lock, RLock)):
-            objects.setdefault(_address(obj._lk), obj)
+            c = getattr(obj, "_lk", None)
+            if c is None:
+                # Another thread is inside its constructor (the C lock is
+                # being made without the GIL): nobody can hold or wait for it.
+                continue
+            objects.setdefault(_address(c), obj)
             if not holders:
                 continue
             ident = holder(obj)

@@ -9,6 +9,7 @@ import io
 import os
 import signal
 import sys
+import time
 
 import pytest
 from conftest import ORACLE, run_py, wait_until
@@ -137,6 +138,30 @@ def test_thread_states_say_who_holds_and_waits_for_what():
     assert not any(f.filename.startswith(here) for f in other.stack), other.stack
     a.release()
     t.join(10)
+
+
+def test_thread_states_while_another_thread_makes_locks():
+    """A lock another thread is still constructing (made, its C lock not yet
+    attached: lt_lock_new runs without the GIL) is skipped, not an error.
+    The deadlock report's dump reads every lock this way: it failed with
+    AttributeError '_lk' in a CI run (3.12)."""
+    stop = []
+
+    def make_locks():
+        while not stop:
+            lowthread.allocate_lock()
+            lowthread.RLock()
+
+    t = _start(make_locks)
+    deadline = time.monotonic() + 3  # gc.get_objects() is slow on PyPy
+    try:
+        for _ in range(300):
+            lowthread.thread_states()
+            if time.monotonic() > deadline:
+                break
+    finally:
+        stop.append(1)
+        t.join(10)
 
 
 def test_join_waits_are_listed_with_the_handle():
