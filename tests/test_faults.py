@@ -65,8 +65,7 @@ import textwrap
 import time
 
 import pytest
-from conftest import (HEAP_PROBE, IS_LINUX, IS_PYPY, LT_NAME, ORACLE, PRELUDE, STEADY_GC_ENV,
-                      _lt_pythonpath)
+from conftest import HEAP_PROBE, IS_LINUX, IS_PYPY, LT_NAME, ORACLE, PRELUDE, STEADY_GC_ENV, _lt_pythonpath
 
 pytestmark = [
     pytest.mark.skipif(
