@@ -199,6 +199,13 @@ int lt_rlock_release_save(lt_rlock_t *rlock, unsigned long *count, uint64_t *own
  * Returns LT_OK, LT_EINVAL or LT_ESYS. */
 int lt_rlock_acquire_restore(lt_rlock_t *rlock, unsigned long count, uint64_t owner);
 
+/* lt_rlock_acquire_restore() without the wait, for a caller that tries
+ * first and waits only if it must (a binding that lets other threads run
+ * only while it waits).
+ * Returns LT_OK, LT_TIMEDOUT (another thread holds the lock: nothing
+ * changes) or LT_EINVAL. */
+int lt_rlock_try_restore(lt_rlock_t *rlock, unsigned long count, uint64_t owner);
+
 /* The owner's count if the calling thread owns the lock, else 0 (also for
  * NULL). */
 unsigned long lt_rlock_recursion(const lt_rlock_t *rlock);

@@ -121,16 +121,27 @@ int lt_rlock_release_save(lt_rlock_t *rlock, unsigned long *count, uint64_t *own
     return lt_lock_release(rlock->lock);
 }
 
-int lt_rlock_acquire_restore(lt_rlock_t *rlock, unsigned long count, uint64_t owner)
+static int lt__rlock_restore(lt_rlock_t *rlock, unsigned long count, uint64_t owner,
+                             int64_t timeout_us)
 {
     int rc;
 
     if (rlock == NULL)
         return LT_EINVAL;
-    rc = lt_lock_acquire(rlock->lock, -1, 0);
+    rc = lt_lock_acquire(rlock->lock, timeout_us, 0);
     if (rc == LT_OK)
         lt__rlock_own(rlock, owner, count);
     return rc;
+}
+
+int lt_rlock_acquire_restore(lt_rlock_t *rlock, unsigned long count, uint64_t owner)
+{
+    return lt__rlock_restore(rlock, count, owner, -1);
+}
+
+int lt_rlock_try_restore(lt_rlock_t *rlock, unsigned long count, uint64_t owner)
+{
+    return lt__rlock_restore(rlock, count, owner, 0);
 }
 
 unsigned long lt_rlock_recursion(const lt_rlock_t *rlock)

@@ -1278,6 +1278,23 @@ static void test_rlock_acquire_restore(void)
     CHECK_PEER_SAW(&p, 0, 0);
     CHECK_RLOCK(rlock, 0, 0);
 
+    /* try_restore: on a lock another thread holds it changes nothing;
+     * on a free one it sets the state it was given, whoever the caller. */
+    CHECK_RC(lt_rlock_try_restore(NULL, 1, me), LT_EINVAL);
+    CHECK_RC(t_peer_do(&p, T_PEER_ACQUIRE, 0), LT_OK);
+    CHECK_RC(lt_rlock_try_restore(rlock, 3, me), LT_TIMEDOUT);
+    CHECK_RLOCK(rlock, p.ident, 1);
+    CHECK_RC(t_peer_do(&p, T_PEER_RELEASE, 0), LT_OK);
+    CHECK_RC(lt_rlock_try_restore(rlock, 3, p.ident), LT_OK);
+    CHECK_RLOCK(rlock, p.ident, 3);
+    for (i = 3; i > 0; i--)
+        CHECK_RC(t_peer_do(&p, T_PEER_RELEASE, 0), LT_OK);
+    CHECK_RC(lt_rlock_try_restore(rlock, 2, me), LT_OK);
+    CHECK_RLOCK(rlock, me, 2);
+    CHECK_RC(lt_rlock_release(rlock), LT_OK);
+    CHECK_RC(lt_rlock_release(rlock), LT_OK);
+    CHECK_RLOCK(rlock, 0, 0);
+
     /* And the peer restores main's saved state. */
     CHECK_RC(lt_rlock_acquire(rlock, 0, 0), LT_OK);
     CHECK_RC(lt_rlock_acquire(rlock, 0, 0), LT_OK);
