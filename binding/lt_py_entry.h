@@ -93,7 +93,16 @@ static int ltpy_set_interrupt(int signum)
     return -1;
 }
 
+/* PyPy's JIT calls cffi functions without the cost CPython's calls have
+ * (lt_py_kept.h). */
+static int ltpy_kept_install(void)
+{
+    return -1;
+}
+
 #else
+
+#include "lt_py_kept.h"
 
 /* cffi asks for the limited API without a version, that is 3.2's.
  * PyInterpreterState_Get joined it in 3.9, the oldest CPython lowthread

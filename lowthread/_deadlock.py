@@ -25,7 +25,7 @@ import atexit
 import sys
 import traceback
 
-from . import _introspect, _joinable, _threads, _tracked, _wait
+from . import _calls, _introspect, _joinable, _threads, _tracked, _wait
 from ._lock import lock
 from ._lowthread import lib
 from ._rlock import RLock
@@ -80,7 +80,7 @@ def stop_detecting_deadlocks():
 
 
 def _run(stop, started, interval, file):
-    me = lib.lt_get_ident()
+    me = _calls.get_ident()
     _introspect.hidden.add(me)
     stop.acquire()  # until stop_detecting_deadlocks() releases it
     started.release()
@@ -121,14 +121,14 @@ def _certain_cycle(stable, me):
     for ident, w in stable.items():
         obj = objects.get(w.on)
         if isinstance(obj, RLock):
-            target = lib.lt_rlock_owner(obj._lk)
+            target = _calls.rlock_owner(obj._lk)
         elif isinstance(obj, _joinable._ThreadHandle):
             target = None if obj.is_done() else obj.ident
         elif id(obj) in sentinels:
             target = sentinels[id(obj)]
             joins.add(ident)
         elif isinstance(obj, lock):
-            target = lib.lt_lock_holder(obj._lk)
+            target = _calls.lock_holder(obj._lk)
             through_lock.add(ident)
             main_awaits_signal |= ident == main and target == main
         else:

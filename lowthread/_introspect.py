@@ -16,7 +16,7 @@ import time
 import traceback
 from typing import Any, NamedTuple, Optional
 
-from . import _joinable, _sites, _threads, _tracked
+from . import _calls, _joinable, _sites, _threads, _tracked
 from ._lock import lock
 from ._lowthread import ffi, lib
 from ._rlock import RLock
@@ -60,9 +60,9 @@ def holder(lk):
     thread may release it).  For an RLock: its owner.
     """
     if isinstance(lk, lock):
-        ident = lib.lt_lock_holder(lk._lk)
+        ident = _calls.lock_holder(lk._lk)
     elif isinstance(lk, RLock):
-        ident = lib.lt_rlock_owner(lk._lk)
+        ident = _calls.rlock_owner(lk._lk)
     else:
         raise TypeError(f"holder() takes a lowthread lock or RLock, not {type(lk).__name__}")
     return ident or None
@@ -166,7 +166,7 @@ def _states(held, objects):
     named = _threading_threads()
     main = _threads._get_main_thread_ident()
     ours = set(_snapshot(_threads._jobs)) | {main}
-    now = lib.lt_monotonic_us()
+    now = _calls.monotonic_us()
     states = []
     for ident in sorted(set(frames) - hidden, key=lambda i: (i != main, i)):
         thread = named.get(ident)

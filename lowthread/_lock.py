@@ -2,12 +2,12 @@
 
 from typing import Any, Callable
 
-from . import _reclaim, _wait
+from . import _calls, _reclaim, _wait
 from ._core import check, new_c, not_locked
 from ._lowthread import ffi, lib
 
-_release = lib.lt_lock_release
-_locked = lib.lt_lock_locked
+_release = _calls.lock_release
+_locked = _calls.lock_locked
 # What the C lock costs on the heap, so that PyPy's GC counts it.
 _C_LOCK_SIZE = lib.lt_lock_sizeof()
 # On CPython the lock object frees its C lock in __del__ and keeps a plain
@@ -89,7 +89,7 @@ class lock:
 
 
 _wait.lock_methods(
-    lock, lib.ltpy_lock_wait, lib.ltpy_lock_try, _wait.lock_acquire, lib.ltpy_lock_untake, """\
+    lock, _calls.lock_wait, _calls.lock_try, _wait.lock_acquire, _calls.lock_untake, """\
 Lock the lock, waiting at most timeout seconds (-1: forever) if blocking.
 
 Returns True if the lock was acquired, False if not.

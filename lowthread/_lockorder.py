@@ -28,9 +28,8 @@ import gc
 import sys
 import traceback
 
-from . import _sites
+from . import _calls, _sites
 from ._lock import lock
-from ._lowthread import lib
 
 
 class LockOrderError(RuntimeError):
@@ -79,8 +78,8 @@ INTERNAL.signal = True
 _reported: set = set()  # frozensets of the classes of the cycles reported
 # Strict mode and where reports go (None: sys.stderr).
 settings: dict = {"strict": False, "file": None}
-_holder = lib.lt_lock_holder
-_owner = lib.lt_rlock_owner
+_holder = _calls.lock_holder
+_owner = _calls.rlock_owner
 
 
 def class_made_at(made, before_checking=False):

@@ -4,14 +4,16 @@ the count beside its lock, so that every operation is one C call.
 
 from typing import Any, Callable
 
-from . import _reclaim, _wait
+from . import _calls, _reclaim, _wait
 from ._core import check, new_c, not_owner
 from ._lowthread import ffi, lib
 
-_release = lib.lt_rlock_release
-_recursion = lib.lt_rlock_recursion
-_owner = lib.lt_rlock_owner
-_count = lib.lt_rlock_count
+_release = _calls.rlock_release
+_recursion = _calls.rlock_recursion
+_owner = _calls.rlock_owner
+_count = _calls.rlock_count
+_release_save = _calls.rlock_release_save
+_acquire_restore = _calls.rlock_acquire_restore
 # CPython keeps owner and count in C unsigned longs, as lt_rlock_t does.
 _ULONG_MASK = (1 << (8 * ffi.sizeof("unsigned long"))) - 1
 _HEAPTYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE
@@ -118,11 +120,10 @@ class RLock:
 
     def _release_save(self):
         """Release the lock completely and return (count, owner), for Condition.wait."""
-        count = ffi.new("unsigned long *")
-        owner = ffi.new("uint64_t *")
-        if lib.lt_rlock_release_save(self._lk, count, owner):
+        state = _release_save(self._lk)
+        if state is None:
             not_owner()
-        return (count[0], owner[0])
+        return state
 
     def _acquire_restore(self, state, /):
         """Wait (not interruptibly) for the lock and restore a _release_save() state.
@@ -132,7 +133,7 @@ class RLock:
         CPython.
         """
         count, owner = _parse_state(state)
-        rc = lib.lt_rlock_acquire_restore(self._lk, count, owner)
+        rc = _acquire_restore(self._lk, count, owner)
         if rc:
             check(rc)
 
@@ -153,7 +154,7 @@ class RLock:
 
 
 _wait.lock_methods(
-    RLock, lib.ltpy_rlock_wait, lib.ltpy_rlock_try, lib.ltpy_rlock_acquire, lib.ltpy_rlock_untake, """\
+    RLock, _calls.rlock_wait, _calls.rlock_try, _calls.rlock_acquire, _calls.rlock_untake, """\
 Lock the lock, waiting at most timeout seconds (-1: forever) if blocking.
 
 If this thread already owns it, the recursion count goes up by one and it

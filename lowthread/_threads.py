@@ -4,14 +4,14 @@ import operator
 import os
 import sys
 
-from . import _core, _interp, _unraisable
+from . import _calls, _core, _interp, _unraisable
 from ._lock import lock
 from ._lockorder import INTERNAL
 from ._lowthread import ffi, lib
 
-get_ident = lib.lt_get_ident
+get_ident = _calls.get_ident
 if lib.lt_have_native_id():
-    get_native_id = lib.lt_get_native_id
+    get_native_id = _calls.get_native_id
 
 # Started threads whose bootstrap has not yet taken its handle back: the
 # handle must stay alive until then (cffi's rule for ffi.new_handle).

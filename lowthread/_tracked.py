@@ -23,9 +23,8 @@ import os
 import sys
 import weakref
 
-from . import _lockorder, _sites
+from . import _calls, _lockorder, _sites
 from ._lock import lock
-from ._lowthread import lib
 from ._rlock import RLock
 
 _NAMES = {
@@ -39,9 +38,9 @@ modes: set = set()  # "sites", "order"
 _getframe = sys._getframe
 _site = _sites.site
 _made_site = _sites.made_site
-_ident = lib.lt_get_ident
+_ident = _calls.get_ident
 _ref = weakref.ref
-_recursion = lib.lt_rlock_recursion
+_recursion = _calls.rlock_recursion
 # Thread ident -> [(weak reference to a lock, site taken at)], oldest first;
 # weak, so that a lock dropped while held goes (it can be taken no more).  A
 # thread that holds nothing has no entry, so the dictionary stays as small as

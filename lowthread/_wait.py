@@ -19,6 +19,7 @@ before the try block (forget_taken).
 import signal
 import sys
 
+from . import _calls
 from ._core import check, timeout_us
 from ._lowthread import lib
 
@@ -27,13 +28,13 @@ TIMEDOUT = lib.LT_TIMEDOUT
 INTR = lib.LT_INTR
 WAIT_INTR = lib.LT_WAIT_INTR
 
-lock_acquire = lib.ltpy_lock_acquire
-_lock_untake = lib.ltpy_lock_untake
+lock_acquire = _calls.lock_acquire
+_lock_untake = _calls.lock_untake
 # lt_py.c's "clear the record of what this thread took", or None where the
 # record cannot be stale (see above).
 forget_taken = (None if sys.implementation.name == "cpython" and sys.version_info >= (3, 11)
-                else lib.ltpy_forget)
-_now_us = lib.lt_monotonic_us
+                else _calls.forget)
+_now_us = _calls.monotonic_us
 # The condvar back-end cannot be woken by a signal, so with LT_WAIT_INTR it
 # returns every few milliseconds: worth it only in the thread that runs
 # the signal handlers.
@@ -161,7 +162,7 @@ def resume(lk, us, rc, call, deadline=None):
     while rc == INTR:
         run_signal_handlers()
         if raise_in_wait:
-            exc = raise_in_wait.pop(lib.lt_get_ident(), None)
+            exc = raise_in_wait.pop(_calls.get_ident(), None)
             if exc is not None:
                 raise exc
         if (_SLICED and flags and not every_thread_interruptible[0]

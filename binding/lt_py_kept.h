@@ -1,0 +1,270 @@
+/*
+ * lt_py_kept.h -- the lock calls that keep the GIL, on CPython.
+ *
+ * cffi's API mode lets go of the GIL around every call it makes into C.
+ * The native _thread never does so on a call that cannot block: release()
+ * lets no other thread run, and acquire() tries first with the GIL held and
+ * lets go of it only to wait (CPython's acquire_timed).  Each release of
+ * the GIL in a busy program hands it to another thread, so lowthread made
+ * every lock operation a thread switch.  These are those calls written as
+ * plain builtin functions (the module lowthread._kept, made at import by
+ * ltpy_kept_install): a call that cannot block runs with the GIL held, a
+ * call that may wait tries first with it and lets go of it only for the
+ * wait.  Their arguments and results are those of the cffi calls they
+ * stand for, so the Python side uses either without a branch.
+ *
+ * Why holding the GIL is safe here: none of these calls waits for anything
+ * but the C core's own short internal locks, which no thread holds while it
+ * waits for the GIL.  On a free-threaded build the same code holds no GIL
+ * but keeps the thread attached, which is just as safe for calls that do
+ * not wait; the waits detach (Py_BEGIN_ALLOW_THREADS), as they must, so
+ * that a stop-the-world pause never waits for a thread parked on a lock.
+ *
+ * They take the lock's cdata: the pointer is read out of the cdata object
+ * at the offset ltpy_kept_install found by looking at a cdata of a known
+ * value, after checking that the object is a cdata of the expected C type.
+ * Included by lt_py_entry.h, in the cffi module's translation unit.
+ */
+#ifndef LT_PY_KEPT_H
+#define LT_PY_KEPT_H
+
+/* Where a cdata object keeps its C type and its pointer (found at install),
+ * and the cdata base type and the C types of what these calls take. */
+static Py_ssize_t ltpy_kept_ctype_at = -1;
+static Py_ssize_t ltpy_kept_data_at = -1;
+static PyObject *ltpy_kept_cdata_type;
+static PyObject *ltpy_kept_lock_ctype;
+static PyObject *ltpy_kept_rlock_ctype;
+
+static void *ltpy_kept_ptr(PyObject *o, PyObject *ctype)
+{
+    char *base = (char *)(void *)o;
+
+    if (!PyObject_TypeCheck(o, (PyTypeObject *)ltpy_kept_cdata_type) ||
+        *(PyObject **)(void *)(base + ltpy_kept_ctype_at) != ctype) {
+        PyErr_SetString(PyExc_TypeError, "expected a lowthread C lock");
+        return NULL;
+    }
+    return *(void **)(void *)(base + ltpy_kept_data_at);
+}
+
+#define LTPY_LOCK(o) ((lt_lock_t *)ltpy_kept_ptr((o), ltpy_kept_lock_ctype))
+#define LTPY_RLOCK(o) ((lt_rlock_t *)ltpy_kept_ptr((o), ltpy_kept_rlock_ctype))
+
+/* A call that cannot block, with the GIL held: its result made a Python int
+ * by to_py from the C type as_type. */
+#define LTPY_KEPT_CALL(name, get, call, to_py, as_type)                    \
+    static PyObject *ltpy_kept_##name(PyObject *self, PyObject *o)         \
+    {                                                                      \
+        void *p = get(o);                                                  \
+        (void)self;                                                        \
+        if (p == NULL)                                                     \
+            return NULL;                                                   \
+        return to_py((as_type)call(p));                                    \
+    }
+
+LTPY_KEPT_CALL(lock_release, LTPY_LOCK, lt_lock_release, PyLong_FromLong, long)
+LTPY_KEPT_CALL(lock_locked, LTPY_LOCK, lt_lock_locked, PyLong_FromLong, long)
+LTPY_KEPT_CALL(lock_try, LTPY_LOCK, ltpy_lock_try, PyLong_FromLong, long)
+LTPY_KEPT_CALL(lock_untake, LTPY_LOCK, ltpy_lock_untake, PyLong_FromLong, long)
+LTPY_KEPT_CALL(lock_holder, LTPY_LOCK, lt_lock_holder, PyLong_FromUnsignedLongLong,
+               unsigned long long)
+LTPY_KEPT_CALL(rlock_release, LTPY_RLOCK, lt_rlock_release, PyLong_FromLong, long)
+LTPY_KEPT_CALL(rlock_try, LTPY_RLOCK, ltpy_rlock_try, PyLong_FromLong, long)
+LTPY_KEPT_CALL(rlock_untake, LTPY_RLOCK, ltpy_rlock_untake, PyLong_FromLong, long)
+LTPY_KEPT_CALL(rlock_owner, LTPY_RLOCK, lt_rlock_owner, PyLong_FromUnsignedLongLong,
+               unsigned long long)
+LTPY_KEPT_CALL(rlock_count, LTPY_RLOCK, lt_rlock_count, PyLong_FromUnsignedLong,
+               unsigned long)
+LTPY_KEPT_CALL(rlock_recursion, LTPY_RLOCK, lt_rlock_recursion, PyLong_FromUnsignedLong,
+               unsigned long)
+
+/* The untimed waits, (lock): a try with the GIL, then the wait without it. */
+#define LTPY_KEPT_WAIT(name, get, try_once, wait)                          \
+    static PyObject *ltpy_kept_##name(PyObject *self, PyObject *o)         \
+    {                                                                      \
+        void *p = get(o);                                                  \
+        int rc;                                                            \
+        (void)self;                                                        \
+        if (p == NULL)                                                     \
+            return NULL;                                                   \
+        rc = try_once(p);                                                  \
+        if (rc == LT_TIMEDOUT) {                                           \
+            Py_BEGIN_ALLOW_THREADS                                         \
+            rc = wait(p);                                                  \
+            Py_END_ALLOW_THREADS                                           \
+        }                                                                  \
+        return PyLong_FromLong(rc);                                        \
+    }
+
+/* The timed waits, (lock, timeout_us, flags) as ltpy_lock_acquire: the same,
+ * and a timeout of 0 never lets go of the GIL. */
+#define LTPY_KEPT_TIMED(name, get, try_once, acquire)                      \
+    static PyObject *ltpy_kept_##name(PyObject *self, PyObject *args)      \
+    {                                                                      \
+        PyObject *o;                                                       \
+        long long us;                                                      \
+        int flags, rc;                                                     \
+        void *p;                                                           \
+        (void)self;                                                        \
+        if (!PyArg_ParseTuple(args, "OLi", &o, &us, &flags) ||             \
+            (p = get(o)) == NULL)                                          \
+            return NULL;                                                   \
+        rc = try_once(p);                                                  \
+        if (rc == LT_TIMEDOUT && us != 0) {                                \
+            Py_BEGIN_ALLOW_THREADS                                         \
+            rc = acquire(p, (int64_t)us, flags);                           \
+            Py_END_ALLOW_THREADS                                           \
+        }                                                                  \
+        return PyLong_FromLong(rc);                                        \
+    }
+
+LTPY_KEPT_WAIT(lock_wait, LTPY_LOCK, ltpy_lock_try, ltpy_lock_wait)
+LTPY_KEPT_WAIT(rlock_wait, LTPY_RLOCK, ltpy_rlock_try, ltpy_rlock_wait)
+LTPY_KEPT_TIMED(lock_acquire, LTPY_LOCK, ltpy_lock_try, ltpy_lock_acquire)
+LTPY_KEPT_TIMED(rlock_acquire, LTPY_RLOCK, ltpy_rlock_try, ltpy_rlock_acquire)
+
+/* (count, owner) of an owned RLock, which it releases; None if the calling
+ * thread does not own it (lt_rlock_release_save's two out-parameters,
+ * without two ffi.new). */
+static PyObject *ltpy_kept_rlock_release_save(PyObject *self, PyObject *o)
+{
+    lt_rlock_t *rlock = LTPY_RLOCK(o);
+    unsigned long count;
+    uint64_t owner;
+
+    (void)self;
+    if (rlock == NULL)
+        return NULL;
+    if (lt_rlock_release_save(rlock, &count, &owner) != LT_OK)
+        Py_RETURN_NONE;
+    return Py_BuildValue("(kK)", count, (unsigned long long)owner);
+}
+
+/* (rlock, count, owner), as lt_rlock_acquire_restore: a try with the GIL,
+ * then the wait without it.  The caller has checked count and owner. */
+static PyObject *ltpy_kept_rlock_acquire_restore(PyObject *self, PyObject *args)
+{
+    PyObject *o;
+    unsigned long count;
+    unsigned long long owner;
+    lt_rlock_t *rlock;
+    int rc;
+
+    (void)self;
+    if (!PyArg_ParseTuple(args, "OkK", &o, &count, &owner) || (rlock = LTPY_RLOCK(o)) == NULL)
+        return NULL;
+    rc = lt_rlock_try_restore(rlock, count, (uint64_t)owner);
+    if (rc == LT_TIMEDOUT) {
+        Py_BEGIN_ALLOW_THREADS
+        rc = lt_rlock_acquire_restore(rlock, count, (uint64_t)owner);
+        Py_END_ALLOW_THREADS
+    }
+    return PyLong_FromLong(rc);
+}
+
+static PyObject *ltpy_kept_get_ident(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    return PyLong_FromUnsignedLongLong(lt_get_ident());
+}
+
+static PyObject *ltpy_kept_get_native_id(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    return PyLong_FromUnsignedLongLong(lt_get_native_id());
+}
+
+static PyObject *ltpy_kept_forget(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    ltpy_forget();
+    Py_RETURN_NONE;
+}
+
+static PyObject *ltpy_kept_monotonic_us(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    return PyLong_FromLongLong((long long)lt_monotonic_us());
+}
+
+/* (probe, value, ctype, lock ctype, rlock ctype): probe is a cdata of C type
+ * ctype whose pointer is value; finds where a cdata keeps both. */
+static PyObject *ltpy_kept_locate(PyObject *self, PyObject *args)
+{
+    PyObject *probe, *ctype, *lock_ctype, *rlock_ctype;
+    void *value;
+    Py_ssize_t at;
+    const Py_ssize_t word = (Py_ssize_t)sizeof(void *);
+
+    (void)self;
+    if (!PyArg_ParseTuple(args, "OnOOO", &probe, &at, &ctype, &lock_ctype, &rlock_ctype))
+        return NULL;
+    value = (void *)at;
+    ltpy_kept_ctype_at = ltpy_kept_data_at = -1;
+    for (at = (Py_ssize_t)sizeof(PyObject); at < 8 * word; at += word) {
+        void *seen = *(void **)(void *)((char *)(void *)probe + at);
+
+        if (seen == (void *)ctype && ltpy_kept_ctype_at < 0)
+            ltpy_kept_ctype_at = at;
+        else if (seen == value && ltpy_kept_data_at < 0)
+            ltpy_kept_data_at = at;
+    }
+    if (ltpy_kept_ctype_at < 0 || ltpy_kept_data_at < 0) {
+        PyErr_SetString(PyExc_RuntimeError, "lowthread: cffi's cdata layout is not the known one");
+        return NULL;
+    }
+    Py_INCREF((PyObject *)Py_TYPE(probe));
+    Py_INCREF(lock_ctype);
+    Py_INCREF(rlock_ctype);
+    ltpy_kept_cdata_type = (PyObject *)Py_TYPE(probe);
+    ltpy_kept_lock_ctype = lock_ctype;
+    ltpy_kept_rlock_ctype = rlock_ctype;
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef ltpy_kept_calls[] = {
+    {"locate", ltpy_kept_locate, METH_VARARGS, NULL},
+    {"lock_release", ltpy_kept_lock_release, METH_O, NULL},
+    {"lock_locked", ltpy_kept_lock_locked, METH_O, NULL},
+    {"lock_try", ltpy_kept_lock_try, METH_O, NULL},
+    {"lock_wait", ltpy_kept_lock_wait, METH_O, NULL},
+    {"lock_acquire", ltpy_kept_lock_acquire, METH_VARARGS, NULL},
+    {"lock_untake", ltpy_kept_lock_untake, METH_O, NULL},
+    {"lock_holder", ltpy_kept_lock_holder, METH_O, NULL},
+    {"rlock_release", ltpy_kept_rlock_release, METH_O, NULL},
+    {"rlock_try", ltpy_kept_rlock_try, METH_O, NULL},
+    {"rlock_wait", ltpy_kept_rlock_wait, METH_O, NULL},
+    {"rlock_acquire", ltpy_kept_rlock_acquire, METH_VARARGS, NULL},
+    {"rlock_untake", ltpy_kept_rlock_untake, METH_O, NULL},
+    {"rlock_owner", ltpy_kept_rlock_owner, METH_O, NULL},
+    {"rlock_count", ltpy_kept_rlock_count, METH_O, NULL},
+    {"rlock_recursion", ltpy_kept_rlock_recursion, METH_O, NULL},
+    {"rlock_release_save", ltpy_kept_rlock_release_save, METH_O, NULL},
+    {"rlock_acquire_restore", ltpy_kept_rlock_acquire_restore, METH_VARARGS, NULL},
+    {"get_ident", ltpy_kept_get_ident, METH_NOARGS, NULL},
+    {"get_native_id", ltpy_kept_get_native_id, METH_NOARGS, NULL},
+    {"forget", ltpy_kept_forget, METH_NOARGS, NULL},
+    {"monotonic_us", ltpy_kept_monotonic_us, METH_NOARGS, NULL},
+    {NULL, NULL, 0, NULL}
+};
+
+/* Makes the module lowthread._kept (in sys.modules).  Called through cffi,
+ * so without the GIL.  0 if made. */
+static int ltpy_kept_install(void)
+{
+    PyGILState_STATE gil = PyGILState_Ensure();
+    PyObject *module = PyImport_AddModule("lowthread._kept");
+    int rc = module == NULL ? -1 : PyModule_AddFunctions(module, ltpy_kept_calls);
+
+    if (rc < 0)
+        PyErr_Clear();
+    PyGILState_Release(gil);
+    return rc;
+}
+
+#endif /* LT_PY_KEPT_H */

@@ -1,0 +1,82 @@
+"""The C calls every lock operation makes, each taking the C lock's cdata.
+
+On CPython they are the builtins of lowthread._kept (binding/lt_py_kept.h),
+which keep the GIL as the native _thread does: a call that cannot block
+holds it throughout, a call that may wait tries first with it and lets go
+of it only for the wait.  cffi's own calls let go of the GIL every time,
+which hands it to another thread on every lock operation.  On PyPy, and
+wherever _kept cannot be made, they are cffi's calls of the same C
+functions, with the same arguments and results.
+"""
+
+import sys
+
+from ._lowthread import ffi, lib
+
+
+def _kept():
+    if lib.ltpy_kept_install():
+        return None
+    kept = sys.modules["lowthread._kept"]
+    probe_value = 0x5A5A5A50
+    try:
+        kept.locate(ffi.cast("void *", probe_value), probe_value, ffi.typeof("void *"),
+                    ffi.typeof("lt_lock_t *"), ffi.typeof("lt_rlock_t *"))
+    except RuntimeError:
+        return None
+    return kept
+
+
+def _release_save(rlock):
+    count = ffi.new("unsigned long *")
+    owner = ffi.new("uint64_t *")
+    if lib.lt_rlock_release_save(rlock, count, owner):
+        return None
+    return (count[0], owner[0])
+
+
+_KEPT = _kept()
+if _KEPT is not None:
+    lock_release = _KEPT.lock_release
+    lock_locked = _KEPT.lock_locked
+    lock_try = _KEPT.lock_try
+    lock_wait = _KEPT.lock_wait
+    lock_acquire = _KEPT.lock_acquire
+    lock_untake = _KEPT.lock_untake
+    lock_holder = _KEPT.lock_holder
+    rlock_release = _KEPT.rlock_release
+    rlock_try = _KEPT.rlock_try
+    rlock_wait = _KEPT.rlock_wait
+    rlock_acquire = _KEPT.rlock_acquire
+    rlock_untake = _KEPT.rlock_untake
+    rlock_owner = _KEPT.rlock_owner
+    rlock_count = _KEPT.rlock_count
+    rlock_recursion = _KEPT.rlock_recursion
+    rlock_release_save = _KEPT.rlock_release_save
+    rlock_acquire_restore = _KEPT.rlock_acquire_restore
+    get_ident = _KEPT.get_ident
+    get_native_id = _KEPT.get_native_id
+    forget = _KEPT.forget
+    monotonic_us = _KEPT.monotonic_us
+else:
+    lock_release = lib.lt_lock_release
+    lock_locked = lib.lt_lock_locked
+    lock_try = lib.ltpy_lock_try
+    lock_wait = lib.ltpy_lock_wait
+    lock_acquire = lib.ltpy_lock_acquire
+    lock_untake = lib.ltpy_lock_untake
+    lock_holder = lib.lt_lock_holder
+    rlock_release = lib.lt_rlock_release
+    rlock_try = lib.ltpy_rlock_try
+    rlock_wait = lib.ltpy_rlock_wait
+    rlock_acquire = lib.ltpy_rlock_acquire
+    rlock_untake = lib.ltpy_rlock_untake
+    rlock_owner = lib.lt_rlock_owner
+    rlock_count = lib.lt_rlock_count
+    rlock_recursion = lib.lt_rlock_recursion
+    rlock_release_save = _release_save
+    rlock_acquire_restore = lib.lt_rlock_acquire_restore
+    get_ident = lib.lt_get_ident
+    get_native_id = lib.lt_get_native_id
+    forget = lib.ltpy_forget
+    monotonic_us = lib.lt_monotonic_us
