@@ -35,6 +35,8 @@ static Py_ssize_t ltpy_kept_data_at = -1;
 static PyObject *ltpy_kept_cdata_type;
 static PyObject *ltpy_kept_lock_ctype;
 static PyObject *ltpy_kept_rlock_ctype;
+static PyObject *ltpy_kept_thread_ctype;
+static PyObject *ltpy_kept_waits_ctype;
 
 static void *ltpy_kept_ptr(PyObject *o, PyObject *ctype)
 {
@@ -42,7 +44,7 @@ static void *ltpy_kept_ptr(PyObject *o, PyObject *ctype)
 
     if (!PyObject_TypeCheck(o, (PyTypeObject *)ltpy_kept_cdata_type) ||
         *(PyObject **)(void *)(base + ltpy_kept_ctype_at) != ctype) {
-        PyErr_SetString(PyExc_TypeError, "expected a lowthread C lock");
+        PyErr_SetString(PyExc_TypeError, "lowthread: not the C object this call takes");
         return NULL;
     }
     return *(void **)(void *)(base + ltpy_kept_data_at);
@@ -50,6 +52,13 @@ static void *ltpy_kept_ptr(PyObject *o, PyObject *ctype)
 
 #define LTPY_LOCK(o) ((lt_lock_t *)ltpy_kept_ptr((o), ltpy_kept_lock_ctype))
 #define LTPY_RLOCK(o) ((lt_rlock_t *)ltpy_kept_ptr((o), ltpy_kept_rlock_ctype))
+#define LTPY_THREAD(o) ((lt_thread_t *)ltpy_kept_ptr((o), ltpy_kept_thread_ctype))
+
+/* A join's attempt that never waits, as the locks' ltpy_lock_try. */
+static int ltpy_thread_try_join(lt_thread_t *thread)
+{
+    return lt_thread_join(thread, 0, 0);
+}
 
 /* A call that cannot block, with the GIL held: its result made a Python int
  * by to_py from the C type as_type. */
@@ -76,6 +85,7 @@ LTPY_KEPT_CALL(rlock_owner, LTPY_RLOCK, lt_rlock_owner, PyLong_FromUnsignedLongL
                unsigned long long)
 LTPY_KEPT_CALL(rlock_count, LTPY_RLOCK, lt_rlock_count, PyLong_FromUnsignedLong,
                unsigned long)
+LTPY_KEPT_CALL(thread_is_done, LTPY_THREAD, lt_thread_is_done, PyLong_FromLong, long)
 LTPY_KEPT_CALL(rlock_recursion, LTPY_RLOCK, lt_rlock_recursion, PyLong_FromUnsignedLong,
                unsigned long)
 
@@ -123,6 +133,27 @@ LTPY_KEPT_WAIT(lock_wait, LTPY_LOCK, ltpy_lock_try, ltpy_lock_wait)
 LTPY_KEPT_WAIT(rlock_wait, LTPY_RLOCK, ltpy_rlock_try, ltpy_rlock_wait)
 LTPY_KEPT_TIMED(lock_acquire, LTPY_LOCK, ltpy_lock_try, ltpy_lock_acquire)
 LTPY_KEPT_TIMED(rlock_acquire, LTPY_RLOCK, ltpy_rlock_try, ltpy_rlock_acquire)
+LTPY_KEPT_TIMED(thread_join, LTPY_THREAD, ltpy_thread_try_join, lt_thread_join)
+
+/* (buffer or None, size), as lt_waits: buffer an lt_wait_info_t[] of at
+ * least size entries. */
+static PyObject *ltpy_kept_waits(PyObject *self, PyObject *args)
+{
+    PyObject *o;
+    Py_ssize_t size;
+    lt_wait_info_t *out = NULL;
+
+    (void)self;
+    if (!PyArg_ParseTuple(args, "On", &o, &size))
+        return NULL;
+    if (o != Py_None && (out = ltpy_kept_ptr(o, ltpy_kept_waits_ctype)) == NULL)
+        return NULL;
+    if (size < 0 || (out == NULL && size != 0)) {
+        PyErr_SetString(PyExc_ValueError, "lowthread: no room for that many waits");
+        return NULL;
+    }
+    return PyLong_FromSize_t(lt_waits(out, (size_t)size));
+}
 
 /* (count, owner) of an owned RLock, which it releases; None if the calling
  * thread does not own it (lt_rlock_release_save's two out-parameters,
@@ -177,6 +208,13 @@ static PyObject *ltpy_kept_get_native_id(PyObject *self, PyObject *unused)
     return PyLong_FromUnsignedLongLong(lt_get_native_id());
 }
 
+static PyObject *ltpy_kept_main_thread(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    return PyLong_FromUnsignedLongLong(lt_main_thread());
+}
+
 static PyObject *ltpy_kept_forget(PyObject *self, PyObject *unused)
 {
     (void)self;
@@ -192,17 +230,19 @@ static PyObject *ltpy_kept_monotonic_us(PyObject *self, PyObject *unused)
     return PyLong_FromLongLong((long long)lt_monotonic_us());
 }
 
-/* (probe, value, ctype, lock ctype, rlock ctype): probe is a cdata of C type
- * ctype whose pointer is value; finds where a cdata keeps both. */
+/* (probe, value, ctype, lock, rlock, thread and wait list C types): probe is
+ * a cdata of C type ctype whose pointer is value; finds where a cdata keeps
+ * both, and keeps the C types the other calls check. */
 static PyObject *ltpy_kept_locate(PyObject *self, PyObject *args)
 {
-    PyObject *probe, *ctype, *lock_ctype, *rlock_ctype;
+    PyObject *probe, *ctype, *lock_ctype, *rlock_ctype, *thread_ctype, *waits_ctype;
     void *value;
     Py_ssize_t at;
     const Py_ssize_t word = (Py_ssize_t)sizeof(void *);
 
     (void)self;
-    if (!PyArg_ParseTuple(args, "OnOOO", &probe, &at, &ctype, &lock_ctype, &rlock_ctype))
+    if (!PyArg_ParseTuple(args, "OnOOOOO", &probe, &at, &ctype, &lock_ctype, &rlock_ctype,
+                          &thread_ctype, &waits_ctype))
         return NULL;
     value = (void *)at;
     ltpy_kept_ctype_at = ltpy_kept_data_at = -1;
@@ -221,9 +261,13 @@ static PyObject *ltpy_kept_locate(PyObject *self, PyObject *args)
     Py_INCREF((PyObject *)Py_TYPE(probe));
     Py_INCREF(lock_ctype);
     Py_INCREF(rlock_ctype);
+    Py_INCREF(thread_ctype);
+    Py_INCREF(waits_ctype);
     ltpy_kept_cdata_type = (PyObject *)Py_TYPE(probe);
     ltpy_kept_lock_ctype = lock_ctype;
     ltpy_kept_rlock_ctype = rlock_ctype;
+    ltpy_kept_thread_ctype = thread_ctype;
+    ltpy_kept_waits_ctype = waits_ctype;
     Py_RETURN_NONE;
 }
 
@@ -246,6 +290,10 @@ static PyMethodDef ltpy_kept_calls[] = {
     {"rlock_recursion", ltpy_kept_rlock_recursion, METH_O, NULL},
     {"rlock_release_save", ltpy_kept_rlock_release_save, METH_O, NULL},
     {"rlock_acquire_restore", ltpy_kept_rlock_acquire_restore, METH_VARARGS, NULL},
+    {"thread_is_done", ltpy_kept_thread_is_done, METH_O, NULL},
+    {"thread_join", ltpy_kept_thread_join, METH_VARARGS, NULL},
+    {"waits", ltpy_kept_waits, METH_VARARGS, NULL},
+    {"main_thread", ltpy_kept_main_thread, METH_NOARGS, NULL},
     {"get_ident", ltpy_kept_get_ident, METH_NOARGS, NULL},
     {"get_native_id", ltpy_kept_get_native_id, METH_NOARGS, NULL},
     {"forget", ltpy_kept_forget, METH_NOARGS, NULL},

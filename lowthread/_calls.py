@@ -21,7 +21,8 @@ def _kept():
     probe_value = 0x5A5A5A50
     try:
         kept.locate(ffi.cast("void *", probe_value), probe_value, ffi.typeof("void *"),
-                    ffi.typeof("lt_lock_t *"), ffi.typeof("lt_rlock_t *"))
+                    ffi.typeof("lt_lock_t *"), ffi.typeof("lt_rlock_t *"),
+                    ffi.typeof("lt_thread_t *"), ffi.typeof("lt_wait_info_t[]"))
     except RuntimeError:
         return None
     return kept
@@ -54,6 +55,10 @@ if _KEPT is not None:
     rlock_recursion = _KEPT.rlock_recursion
     rlock_release_save = _KEPT.rlock_release_save
     rlock_acquire_restore = _KEPT.rlock_acquire_restore
+    thread_is_done = _KEPT.thread_is_done
+    thread_join = _KEPT.thread_join
+    waits = _KEPT.waits
+    main_thread = _KEPT.main_thread
     get_ident = _KEPT.get_ident
     get_native_id = _KEPT.get_native_id
     forget = _KEPT.forget
@@ -76,6 +81,10 @@ else:
     rlock_recursion = lib.lt_rlock_recursion
     rlock_release_save = _release_save
     rlock_acquire_restore = lib.lt_rlock_acquire_restore
+    thread_is_done = lib.lt_thread_is_done
+    thread_join = lib.lt_thread_join
+    waits = lib.lt_waits
+    main_thread = lib.lt_main_thread
     get_ident = lib.lt_get_ident
     get_native_id = lib.lt_get_native_id
     forget = lib.ltpy_forget

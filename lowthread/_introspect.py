@@ -18,7 +18,7 @@ from typing import Any, NamedTuple, Optional
 
 from . import _calls, _joinable, _sites, _threads, _tracked
 from ._lock import lock
-from ._lowthread import ffi, lib
+from ._lowthread import ffi
 from ._rlock import RLock
 
 # lowthread's own frames (the thread entry's, dump()'s) are left out of the
@@ -102,10 +102,10 @@ class _CWait(NamedTuple):
 
 def _c_waits():
     """The waits the C core lists (lt_waits), oldest first."""
-    size = lib.lt_waits(ffi.NULL, 0) + 8
+    size = _calls.waits(None, 0) + 8
     while True:
         buf = ffi.new(_WAITS_T, size)
-        n = lib.lt_waits(buf, size)
+        n = _calls.waits(buf, size)
         if n <= size:
             return [_CWait(w.ident, _address(w.on), w.since_us, w.timeout_us)
                     for w in buf[0:n]]

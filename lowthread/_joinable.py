@@ -10,7 +10,7 @@ import sys
 import weakref
 from typing import Any
 
-from . import _core, _reclaim, _threads, _wait
+from . import _calls, _core, _reclaim, _threads, _wait
 from ._lock import lock
 from ._lowthread import ffi, lib
 
@@ -58,7 +58,7 @@ class _ThreadHandle:
     def is_done(self):
         """True once the thread has finished (or _set_done() was called)."""
         if self._thread is not None:
-            return lib.lt_thread_is_done(self._thread) == 1
+            return _calls.thread_is_done(self._thread) == 1
         return self._event is not None and not self._event.locked()
 
     def _set_done(self):
@@ -78,7 +78,7 @@ class _ThreadHandle:
         if self._ident == _threads.get_ident() and not self.is_done():
             raise RuntimeError("Cannot join current thread")
         if self._thread is not None:
-            _wait.acquire(self._thread, us, lib.lt_thread_join, None)
+            _wait.acquire(self._thread, us, _calls.thread_join, None)
         elif _wait.acquire(self._event._lk, us):
             self._event.release()
 

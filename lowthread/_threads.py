@@ -234,7 +234,7 @@ def _get_main_thread_ident():
     (after os.fork(), the thread that forked), which the C core knows
     (lt_set_main_thread, called by _interrupt at import); failing that, the
     thread that first imported lowthread."""
-    return lib.lt_main_thread() or _FIRST_IMPORTER
+    return _calls.main_thread() or _FIRST_IMPORTER
 
 
 def _after_fork_in_child():

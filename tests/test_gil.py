@@ -13,6 +13,8 @@ only: PyPy's cffi calls and its own _thread differ here in ways §17 describes.
 """
 
 import _thread as native
+import os
+import signal
 import sys
 import time
 
@@ -130,9 +132,27 @@ def test_the_introspection_reads_keep_the_gil():
     def reads():
         lowthread.holder(lk)
         lowthread.holder(rl)
+        lowthread.waiters(lk)
 
     assert _spins_during(lowthread, reads) <= 2
     lk.release()
+
+
+def test_a_finished_threads_handle_keeps_the_gil():
+    """is_done() and join() of a thread that has ended cannot block.
+
+    lowthread's start_joinable_thread on every host (CPython's own has it
+    from 3.13 only).
+    """
+    handle = lowthread.start_joinable_thread(lambda: None)
+    handle.join(10)
+
+    def checks():
+        handle.is_done()
+        handle.join()
+        handle.join(0)
+
+    assert _spins_during(lowthread, checks) <= 2
 
 
 def test_a_wait_still_lets_other_threads_run():
@@ -155,4 +175,33 @@ def test_a_wait_still_lets_other_threads_run():
         assert done and time.monotonic() - t0 < 5
     finally:
         sys.setswitchinterval(old)
+    lk.release()
+
+
+@pytest.mark.skipif(not hasattr(signal, "pthread_kill"), reason="POSIX signals")
+def test_a_blocked_acquire_is_still_ended_by_a_signal():
+    """A signal's handler still runs in, and raises out of, a blocked acquire."""
+
+    class Woken(Exception):
+        pass
+
+    def handler(signum, frame):
+        raise Woken
+
+    lk = lowthread.allocate_lock()
+    lk.acquire()
+    old = signal.signal(signal.SIGUSR1, handler)
+    try:
+        def kicker():
+            time.sleep(0.05)
+            os.kill(os.getpid(), signal.SIGUSR1)
+
+        lowthread.start_new_thread(kicker, ())
+        t0 = time.monotonic()
+        with pytest.raises(Woken):
+            lk.acquire(timeout=10)
+        assert time.monotonic() - t0 < 5
+    finally:
+        signal.signal(signal.SIGUSR1, old)
+    assert lk.locked()
     lk.release()
