@@ -302,7 +302,10 @@ static PyMethodDef ltpy_kept_calls[] = {
 };
 
 /* Makes the module lowthread._kept (in sys.modules).  Called through cffi,
- * so without the GIL.  0 if made. */
+ * so without the GIL, which it takes through the GIL-state API: that knows
+ * only the main interpreter, so called from a subinterpreter it makes the
+ * module in the main one's sys.modules, and the subinterpreter, not finding
+ * it in its own, goes on with cffi's calls.  0 if made. */
 static int ltpy_kept_install(void)
 {
     PyGILState_STATE gil = PyGILState_Ensure();

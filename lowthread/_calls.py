@@ -4,9 +4,9 @@ On CPython they are the builtins of lowthread._kept (binding/lt_py_kept.h),
 which keep the GIL as the native _thread does: a call that cannot block
 holds it throughout, a call that may wait tries first with it and lets go
 of it only for the wait.  cffi's own calls let go of the GIL every time,
-which hands it to another thread on every lock operation.  On PyPy, and
-wherever _kept cannot be made, they are cffi's calls of the same C
-functions, with the same arguments and results.
+which hands it to another thread on every lock operation.  On PyPy, in
+subinterpreters and wherever _kept cannot be made, they are cffi's calls of
+the same C functions, with the same arguments and results.
 """
 
 import sys
@@ -17,7 +17,11 @@ from ._lowthread import ffi, lib
 def _kept():
     if lib.ltpy_kept_install():
         return None
-    kept = sys.modules["lowthread._kept"]
+    kept = sys.modules.get("lowthread._kept")
+    if kept is None:
+        # A subinterpreter: the C side can name only the main interpreter,
+        # so the module went into that one's sys.modules (lt_py_kept.h).
+        return None
     probe_value = 0x5A5A5A50
     try:
         kept.locate(ffi.cast("void *", probe_value), probe_value, ffi.typeof("void *"),

@@ -6,10 +6,9 @@ handing the GIL back at once (time.sleep(0)), while the switch interval is
 made so long that the interpreter never takes the GIL from the main thread
 on its own.  The spinner can then count only while the main thread lets go
 of the GIL.  Each call is repeated for SECONDS against lowthread and
-against the host's own _thread, the oracle.  A call that lets go of the GIL
-let the spinner in about 2,000 times in that time (CPython 3.12, before
-lowthread kept the GIL); the native calls 0 or, once in a while, 1.  CPython
-only: PyPy's cffi calls and its own _thread differ here in ways §17 describes.
+against the host's own _thread, the oracle, and compared with what a call
+that lets go of the GIL lets in (_bound).  CPython only: PyPy's cffi calls
+and its own _thread differ here in ways §17 describes.
 """
 
 import _thread as native
@@ -56,6 +55,31 @@ def _spins_during(module, call):
         sys.setswitchinterval(old)
         stop.append(1)
         time.sleep(0.05)
+
+
+def _fewest_spins(module, call, tries=3):
+    """The fewest times another thread ran across call()s, of a few tries."""
+    return min(_spins_during(module, call) for _ in range(tries))
+
+
+_LETTING_GO = []
+
+
+def _bound():
+    """How many spins a call that keeps the GIL may let in: a tenth of what a
+    call that lets go of it does (a cffi call, which always does).
+
+    Measured on this host, fewest of 3 tries: a cffi call lets the spinner in
+    about 2,000 times on CPython 3.12 and 150,000-235,000 times on 3.9 and
+    3.10.  The native calls let it in 0-2 times on 3.11-3.13, but 3.9 and
+    3.10 let a waiting thread in now and then even while the caller holds
+    the GIL: native lock pairs 0-163 times a try, once 8,283; a loop of no
+    calls at all 0-109.
+    """
+    if not _LETTING_GO:
+        from lowthread._lowthread import lib
+        _LETTING_GO.append(_fewest_spins(lowthread, lib.lt_get_ident))
+    return max(2, _LETTING_GO[0] // 10)
 
 
 def _lock_calls(module):
@@ -118,10 +142,11 @@ CALLS = sorted(_lock_calls(native))
 
 @pytest.mark.parametrize("name", CALLS)
 def test_a_call_that_cannot_block_keeps_the_gil(name):
-    native_spins = _spins_during(native, _lock_calls(native)[name])
-    ours = _spins_during(lowthread, _lock_calls(lowthread)[name])
-    assert native_spins <= 2, ("the host's own _thread let go of the GIL", native_spins)
-    assert ours <= 2, f"{name}: another thread ran {ours} times in {SECONDS} s of calls"
+    native_spins = _fewest_spins(native, _lock_calls(native)[name])
+    ours = _fewest_spins(lowthread, _lock_calls(lowthread)[name])
+    bound = _bound()
+    assert native_spins <= bound, ("the host's own _thread let go of the GIL", native_spins, bound)
+    assert ours <= bound, f"{name}: another thread ran {ours} times in {SECONDS} s of calls"
 
 
 def test_the_introspection_reads_keep_the_gil():
@@ -134,7 +159,7 @@ def test_the_introspection_reads_keep_the_gil():
         lowthread.holder(rl)
         lowthread.waiters(lk)
 
-    assert _spins_during(lowthread, reads) <= 2
+    assert _fewest_spins(lowthread, reads) <= _bound()
     lk.release()
 
 
@@ -152,7 +177,7 @@ def test_a_finished_threads_handle_keeps_the_gil():
         handle.join()
         handle.join(0)
 
-    assert _spins_during(lowthread, checks) <= 2
+    assert _fewest_spins(lowthread, checks) <= _bound()
 
 
 def test_a_wait_still_lets_other_threads_run():
