@@ -27,6 +27,11 @@ CSRC = _rel("csrc")
 # list builds on every platform.  binding/ holds the binding's own C glue.
 SOURCES = sorted(_rel(d, os.path.basename(p)) for d in ("csrc", "binding")
                  for p in glob.glob(os.path.join(_HERE, d, "*.c")))
+# The headers, so that a rebuild in the same build/ recompiles after a header
+# changed: the generated module source only includes lt_py_entry.h, which
+# includes lt_py_kept.h, so its text (and time stamp) does not change.
+HEADERS = sorted(_rel(d, os.path.basename(p)) for d in ("csrc", "binding")
+                 for p in glob.glob(os.path.join(_HERE, d, "*.h")))
 
 ffibuilder = FFI()
 # The C core as cffi sees it, then the binding's own declarations.
@@ -39,6 +44,7 @@ ffibuilder.set_source(
     # lt_py_entry.h is code for this module's own translation unit (see it).
     '#include "lt_py.h"\n#include "lt_py_entry.h"',
     sources=SOURCES,
+    depends=HEADERS,
     include_dirs=[CSRC, _rel("binding")],
     libraries=[] if sys.platform == "win32" else ["pthread"],
 )

@@ -28,31 +28,41 @@
 #ifndef LT_PY_KEPT_H
 #define LT_PY_KEPT_H
 
+/* The C types of what these calls take, in the order locate() is given them. */
+enum {
+    LTPY_T_LOCK,   /* lt_lock_t * */
+    LTPY_T_RLOCK,  /* lt_rlock_t * */
+    LTPY_T_THREAD, /* lt_thread_t * */
+    LTPY_T_WAITS,  /* lt_wait_info_t[] */
+    LTPY_T_LOCKP,  /* lt_lock_t ** (lt_lock_new's out-parameter) */
+    LTPY_T_RLOCKP, /* lt_rlock_t ** */
+    LTPY_KEPT_NTYPES
+};
+
 /* Where a cdata object keeps its C type and its pointer (found at install),
- * and the cdata base type and the C types of what these calls take. */
+ * the cdata base type, and the C types above. */
 static Py_ssize_t ltpy_kept_ctype_at = -1;
 static Py_ssize_t ltpy_kept_data_at = -1;
 static PyObject *ltpy_kept_cdata_type;
-static PyObject *ltpy_kept_lock_ctype;
-static PyObject *ltpy_kept_rlock_ctype;
-static PyObject *ltpy_kept_thread_ctype;
-static PyObject *ltpy_kept_waits_ctype;
+static PyObject *ltpy_kept_ctypes[LTPY_KEPT_NTYPES];
 
-static void *ltpy_kept_ptr(PyObject *o, PyObject *ctype)
+static void *ltpy_kept_ptr(PyObject *o, int ctype)
 {
     char *base = (char *)(void *)o;
 
     if (!PyObject_TypeCheck(o, (PyTypeObject *)ltpy_kept_cdata_type) ||
-        *(PyObject **)(void *)(base + ltpy_kept_ctype_at) != ctype) {
+        *(PyObject **)(void *)(base + ltpy_kept_ctype_at) != ltpy_kept_ctypes[ctype]) {
         PyErr_SetString(PyExc_TypeError, "lowthread: not the C object this call takes");
         return NULL;
     }
     return *(void **)(void *)(base + ltpy_kept_data_at);
 }
 
-#define LTPY_LOCK(o) ((lt_lock_t *)ltpy_kept_ptr((o), ltpy_kept_lock_ctype))
-#define LTPY_RLOCK(o) ((lt_rlock_t *)ltpy_kept_ptr((o), ltpy_kept_rlock_ctype))
-#define LTPY_THREAD(o) ((lt_thread_t *)ltpy_kept_ptr((o), ltpy_kept_thread_ctype))
+#define LTPY_LOCK(o) ((lt_lock_t *)ltpy_kept_ptr((o), LTPY_T_LOCK))
+#define LTPY_RLOCK(o) ((lt_rlock_t *)ltpy_kept_ptr((o), LTPY_T_RLOCK))
+#define LTPY_THREAD(o) ((lt_thread_t *)ltpy_kept_ptr((o), LTPY_T_THREAD))
+#define LTPY_LOCKP(o) ((lt_lock_t **)ltpy_kept_ptr((o), LTPY_T_LOCKP))
+#define LTPY_RLOCKP(o) ((lt_rlock_t **)ltpy_kept_ptr((o), LTPY_T_RLOCKP))
 
 /* A join's attempt that never waits, as the locks' ltpy_lock_try. */
 static int ltpy_thread_try_join(lt_thread_t *thread)
@@ -85,9 +95,26 @@ LTPY_KEPT_CALL(rlock_owner, LTPY_RLOCK, lt_rlock_owner, PyLong_FromUnsignedLongL
                unsigned long long)
 LTPY_KEPT_CALL(rlock_count, LTPY_RLOCK, lt_rlock_count, PyLong_FromUnsignedLong,
                unsigned long)
+LTPY_KEPT_CALL(lock_new, LTPY_LOCKP, lt_lock_new, PyLong_FromLong, long)
+LTPY_KEPT_CALL(rlock_new, LTPY_RLOCKP, lt_rlock_new, PyLong_FromLong, long)
 LTPY_KEPT_CALL(thread_is_done, LTPY_THREAD, lt_thread_is_done, PyLong_FromLong, long)
 LTPY_KEPT_CALL(rlock_recursion, LTPY_RLOCK, lt_rlock_recursion, PyLong_FromUnsignedLong,
                unsigned long)
+
+/* Freeing a lock, which waits for nothing. */
+#define LTPY_KEPT_FREE(name, get, call)                                    \
+    static PyObject *ltpy_kept_##name(PyObject *self, PyObject *o)         \
+    {                                                                      \
+        void *p = get(o);                                                  \
+        (void)self;                                                        \
+        if (p == NULL)                                                     \
+            return NULL;                                                   \
+        call(p);                                                           \
+        Py_RETURN_NONE;                                                    \
+    }
+
+LTPY_KEPT_FREE(lock_free, LTPY_LOCK, lt_lock_free)
+LTPY_KEPT_FREE(rlock_free, LTPY_RLOCK, lt_rlock_free)
 
 /* The untimed waits, (lock): a try with the GIL, then the wait without it. */
 #define LTPY_KEPT_WAIT(name, get, try_once, wait)                          \
@@ -146,7 +173,7 @@ static PyObject *ltpy_kept_waits(PyObject *self, PyObject *args)
     (void)self;
     if (!PyArg_ParseTuple(args, "On", &o, &size))
         return NULL;
-    if (o != Py_None && (out = ltpy_kept_ptr(o, ltpy_kept_waits_ctype)) == NULL)
+    if (o != Py_None && (out = ltpy_kept_ptr(o, LTPY_T_WAITS)) == NULL)
         return NULL;
     if (size < 0 || (out == NULL && size != 0)) {
         PyErr_SetString(PyExc_ValueError, "lowthread: no room for that many waits");
@@ -230,20 +257,23 @@ static PyObject *ltpy_kept_monotonic_us(PyObject *self, PyObject *unused)
     return PyLong_FromLongLong((long long)lt_monotonic_us());
 }
 
-/* (probe, value, ctype, lock, rlock, thread and wait list C types): probe is
- * a cdata of C type ctype whose pointer is value; finds where a cdata keeps
- * both, and keeps the C types the other calls check. */
+/* (probe, value, ctype, ctypes): probe is a cdata of C type ctype whose
+ * pointer is value; finds where a cdata keeps both, and keeps the tuple
+ * ctypes, the C types of the enum above, for the other calls to check. */
 static PyObject *ltpy_kept_locate(PyObject *self, PyObject *args)
 {
-    PyObject *probe, *ctype, *lock_ctype, *rlock_ctype, *thread_ctype, *waits_ctype;
+    PyObject *probe, *ctype, *ctypes;
     void *value;
-    Py_ssize_t at;
+    Py_ssize_t at, i;
     const Py_ssize_t word = (Py_ssize_t)sizeof(void *);
 
     (void)self;
-    if (!PyArg_ParseTuple(args, "OnOOOOO", &probe, &at, &ctype, &lock_ctype, &rlock_ctype,
-                          &thread_ctype, &waits_ctype))
+    if (!PyArg_ParseTuple(args, "OnOO!", &probe, &at, &ctype, &PyTuple_Type, &ctypes))
         return NULL;
+    if (PyTuple_Size(ctypes) != LTPY_KEPT_NTYPES) {
+        PyErr_SetString(PyExc_ValueError, "lowthread: not the C types _kept checks");
+        return NULL;
+    }
     value = (void *)at;
     ltpy_kept_ctype_at = ltpy_kept_data_at = -1;
     for (at = (Py_ssize_t)sizeof(PyObject); at < 8 * word; at += word) {
@@ -259,20 +289,22 @@ static PyObject *ltpy_kept_locate(PyObject *self, PyObject *args)
         return NULL;
     }
     Py_INCREF((PyObject *)Py_TYPE(probe));
-    Py_INCREF(lock_ctype);
-    Py_INCREF(rlock_ctype);
-    Py_INCREF(thread_ctype);
-    Py_INCREF(waits_ctype);
     ltpy_kept_cdata_type = (PyObject *)Py_TYPE(probe);
-    ltpy_kept_lock_ctype = lock_ctype;
-    ltpy_kept_rlock_ctype = rlock_ctype;
-    ltpy_kept_thread_ctype = thread_ctype;
-    ltpy_kept_waits_ctype = waits_ctype;
+    for (i = 0; i < LTPY_KEPT_NTYPES; i++) {
+        PyObject *t = PyTuple_GetItem(ctypes, i);
+
+        Py_INCREF(t);
+        ltpy_kept_ctypes[i] = t;
+    }
     Py_RETURN_NONE;
 }
 
 static PyMethodDef ltpy_kept_calls[] = {
     {"locate", ltpy_kept_locate, METH_VARARGS, NULL},
+    {"lock_new", ltpy_kept_lock_new, METH_O, NULL},
+    {"lock_free", ltpy_kept_lock_free, METH_O, NULL},
+    {"rlock_new", ltpy_kept_rlock_new, METH_O, NULL},
+    {"rlock_free", ltpy_kept_rlock_free, METH_O, NULL},
     {"lock_release", ltpy_kept_lock_release, METH_O, NULL},
     {"lock_locked", ltpy_kept_lock_locked, METH_O, NULL},
     {"lock_try", ltpy_kept_lock_try, METH_O, NULL},

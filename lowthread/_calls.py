@@ -13,6 +13,10 @@ import sys
 
 from ._lowthread import ffi, lib
 
+# The C types the calls of _kept take, in lt_py_kept.h's order.
+_TAKEN = ("lt_lock_t *", "lt_rlock_t *", "lt_thread_t *", "lt_wait_info_t[]",
+          "lt_lock_t * *", "lt_rlock_t * *")
+
 
 def _kept():
     if lib.ltpy_kept_install():
@@ -25,8 +29,7 @@ def _kept():
     probe_value = 0x5A5A5A50
     try:
         kept.locate(ffi.cast("void *", probe_value), probe_value, ffi.typeof("void *"),
-                    ffi.typeof("lt_lock_t *"), ffi.typeof("lt_rlock_t *"),
-                    ffi.typeof("lt_thread_t *"), ffi.typeof("lt_wait_info_t[]"))
+                    tuple(ffi.typeof(t) for t in _TAKEN))
     except RuntimeError:
         return None
     return kept
@@ -42,6 +45,10 @@ def _release_save(rlock):
 
 _KEPT = _kept()
 if _KEPT is not None:
+    lock_new = _KEPT.lock_new
+    lock_free = _KEPT.lock_free
+    rlock_new = _KEPT.rlock_new
+    rlock_free = _KEPT.rlock_free
     lock_release = _KEPT.lock_release
     lock_locked = _KEPT.lock_locked
     lock_try = _KEPT.lock_try
@@ -68,6 +75,10 @@ if _KEPT is not None:
     forget = _KEPT.forget
     monotonic_us = _KEPT.monotonic_us
 else:
+    lock_new = lib.lt_lock_new
+    lock_free = lib.lt_lock_free
+    rlock_new = lib.lt_rlock_new
+    rlock_free = lib.lt_rlock_free
     lock_release = lib.lt_lock_release
     lock_locked = lib.lt_lock_locked
     lock_try = lib.ltpy_lock_try

@@ -20,7 +20,7 @@ _FREE_IN_DEL = _reclaim.IN_DEL
 def _new_c_lock():
     """A new unlocked C lock: a plain pointer that lock.__del__ frees where
     _FREE_IN_DEL, else a cdata that frees it when it dies."""
-    lk = new_c(lib.lt_lock_new, "lt_lock_t *")
+    lk = new_c(_calls.lock_new, "lt_lock_t *")
     return lk if _FREE_IN_DEL else ffi.gc(lk, lib.lt_lock_free, size=_C_LOCK_SIZE)
 
 
@@ -52,7 +52,7 @@ class lock:
         self._lk = _new_c_lock()
 
     if _FREE_IN_DEL:
-        __del__ = _reclaim.lk_finalizer(lib.lt_lock_free)
+        __del__ = _reclaim.lk_finalizer(_calls.lock_free)
 
     def __init_subclass__(cls, **kwargs):
         raise TypeError("type 'lowthread.lock' is not an acceptable base type")

@@ -25,7 +25,7 @@ def _new_c_rlock():
     """A new C rlock: a plain pointer that RLock.__del__ frees where
     _reclaim.IN_DEL (as lock does, see _lock), else a cdata that frees it
     when it dies."""
-    rl = new_c(lib.lt_rlock_new, "lt_rlock_t *")
+    rl = new_c(_calls.rlock_new, "lt_rlock_t *")
     return rl if _reclaim.IN_DEL else ffi.gc(rl, lib.lt_rlock_free, size=_C_RLOCK_SIZE)
 
 
@@ -92,7 +92,7 @@ class RLock:
     if _reclaim.IN_DEL:
         # A subclass that defines __del__ must call this one, as with any
         # Python class.
-        __del__ = _reclaim.lk_finalizer(lib.lt_rlock_free)
+        __del__ = _reclaim.lk_finalizer(_calls.rlock_free)
 
     def release(self):
         """Undo one acquire() by the owning thread; at the last one, unlock.

@@ -132,6 +132,8 @@ def _lock_calls(module):
         "RLock acquire+release": rlock_pair,
         "RLock re-entry and _is_owned": rlock_reentry,
         "RLock _release_save/_acquire_restore": rlock_save_restore,
+        "make and drop a lock": module.allocate_lock,
+        "make and drop an RLock": module.RLock,
         "get_ident": module.get_ident,
         "get_native_id": module.get_native_id,
     }
