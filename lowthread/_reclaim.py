@@ -73,7 +73,11 @@ def free(c, free_c, _phases=_phases, _entry=_entry, _callbacks=_callbacks,
     interpreter is exiting: its last collections run no callbacks), no
     collection can be ruled out, so every free waits.
     """
-    if _next(_reversed(_phases)) == "start" or _entry not in _callbacks:
+    try:
+        collecting = _next(_reversed(_phases)) == "start"
+    except RuntimeError:  # see lk_finalizer
+        collecting = True
+    if collecting or _entry not in _callbacks:
         _wait_for(c, free_c)
     else:
         free_c(c)
@@ -94,7 +98,13 @@ def lk_finalizer(free_c):
             c = self._lk
         except AttributeError:  # the constructor never set it, or failed
             return
-        if next_(last_of(phases)) == "start" or entry not in callbacks:
+        try:
+            collecting = next_(last_of(phases)) == "start"
+        except RuntimeError:
+            # Another thread's collection moved a phase between the two
+            # calls (the GIL can pass there): one may be running.
+            collecting = True
+        if collecting or entry not in callbacks:
             wait_for(c, free_c)
         else:
             free_c(c)
