@@ -63,43 +63,30 @@ EXCEPTIONS = [
     E(frozenset({"3.12"}), "test.test_threading.ThreadTests.test_start_new_thread_at_exit",
       "xfail", "3.12.1 refuses thread starts inside atexit callbacks (CPython gh-113964, fixed "
       "in 3.12.3); lowthread allows them, as 3.13 does (docs/behaviour.md §5.6)"),
-    # Timing.  Every call into lowthread's C core lets go of the GIL (every
-    # cffi call does; docs/behaviour.md §19.7), so a lock release or an
-    # Event.set() lets the thread it wakes run at once, where natively the
-    # releasing thread would run on until it blocks or its switch interval
-    # ends.  These tests depend on the native order.  Issue 20 keeps the GIL
-    # on the calls that cannot block.  Rates: the test alone in a fresh
-    # process, 30 runs each way, 2026-12-07, unless said otherwise.
-    E(frozenset({"3.9", "3.10", "3.13", "pypy"}), CF + "*.ThreadPoolExecutorTest.test_idle_thread_reuse",
+    # Timing on PyPy.  There every call into lowthread's C core lets go of
+    # the GIL (every cffi call does; docs/behaviour.md §17.1, §19.7), and a
+    # thread waiting for it takes it at once, so a lock release or an
+    # Event.set() lets the thread it wakes run where natively the releasing
+    # thread would run on.  These tests depend on the native order.  On
+    # CPython the lock calls keep the GIL as native ones do (issue 20): the
+    # same tests, 30 runs alone each way on 2026-12-07, failed 0/30 on
+    # lowthread and natively on every CPython where they had failed (3.9,
+    # 3.10, 3.13; 3.9, 3.10; 3.12 for join_in_forked below, was 29/30).
+    E(frozenset({"pypy"}), CF + "*.ThreadPoolExecutorTest.test_idle_thread_reuse",
       "flaky", "timing (docs/behaviour.md §19.7): the caller's next submit() can run before the worker that "
       "just set the result has marked itself idle, so a second worker starts (2 != 1). "
-      "Failed 4/30 on 3.9, 4/30 on 3.10, 6/30 on 3.13, 0/30 on PyPy (there once in a full "
-      "run, 2026-12-07); natively 0/30 on each"),
-    E(frozenset({"3.9", "3.10", "pypy"}), CF + "*.ThreadPoolShutdownTest.test_cancel_futures_wait_false",
+      "Failed 4/30 on PyPy alone (2026-12-07), natively 0/30; on CPython 0/30 both ways "
+      "since the lock calls keep the GIL (was 4/30 on 3.9, 4/30 on 3.10, 6/30 on 3.13)"),
+    E(frozenset({"pypy"}), CF + "*.ThreadPoolShutdownTest.test_cancel_futures_wait_false",
       "flaky", "timing (docs/behaviour.md §19.7): shutdown(cancel_futures=True) can run before "
       "the new worker has taken the task, which is then cancelled and prints nothing "
-      "(b'' != b'apple'). "
-      "Failed 20/30 on 3.9, 20/30 on 3.10, 19/30 on PyPy, 0/30 on 3.13; natively 0/30 on each"),
-    E(frozenset({"3.12"}), "test.test_threading.ThreadJoinOnShutdown.test_3_join_in_forked_from_thread",
-      "flaky", "3.12.1's own bug (CPython gh-113964, fixed in 3.12.3) met through timing "
-      "(docs/behaviour.md §19.7): once the main thread has reached the program's end, 3.12.1 refuses "
-      "os.fork() even while non-daemon threads run; natively the worker forks before the "
-      "main thread gets there, on lowthread the main thread runs on as soon as the worker "
-      "says it has started. Failed 29/30 on 3.12.1, natively 0/30"),
+      "(b'' != b'apple'). Failed 13/30 on PyPy alone (2026-12-07), natively 0/30; on "
+      "CPython 0/30 both ways since the lock calls keep the GIL (was 20/30 on 3.9 and 3.10)"),
     E(frozenset({"3.13"}), CF + ".test_deadlock.*.test_shutdown_deadlock_pickle", "flaky",
       "CPython's own lock-order deadlock (gh-125451, fixed in 3.12.8 and 3.13.1, newer than "
       "the 3.13.0 here): the pool's manager thread holds shutdown_lock while it joins the "
       "queue's feeder thread, which waits for shutdown_lock. Hung 6/100 on 3.13.0, natively "
       "4/100 (the same stacks); 0/100 both ways on 3.10 and PyPy"),
-    E(frozenset({"3.9", "3.10", "3.11"}),
-      "test.test_threading.InterruptMainTests.test_interrupt_main_subthread",
-      "flaky", "the test's own race (CPython gh-118433, seen natively on free-threaded "
-      "builds): the KeyboardInterrupt lands in Thread.start()'s Event.wait() as Condition.wait "
-      "takes its lock back, before it has it, and the `with` then releases an unlocked lock "
-      "(RuntimeError); lowthread widens the window (docs/behaviour.md §19.7: the starting thread's release "
-      "lets the main thread run at once). Failed 1/60 on 3.11 (natively 0/60), 0/30 on 3.9, "
-      "3.10, 3.12, 3.13 and PyPy (natively 0/30); seen once each in a full run on 3.9 "
-      "(2026-12-01) and 3.10 (2026-12-07)"),
 ]
 
 # run.py --diagnostics: the reports of deadlock detection and lock-order
