@@ -5,8 +5,8 @@
  * The native _thread never does so on a call that cannot block: release()
  * lets no other thread run, and acquire() tries first with the GIL held and
  * lets go of it only to wait (CPython's acquire_timed).  Each release of
- * the GIL in a busy program hands it to another thread, so lowthread made
- * every lock operation a thread switch.  These are those calls written as
+ * the GIL in a busy program hands it to another thread, so through cffi
+ * every lock operation was a thread switch.  These are those calls written as
  * plain builtin functions (the module lowthread._kept, made at import by
  * ltpy_kept_install): a call that cannot block runs with the GIL held, a
  * call that may wait tries first with it and lets go of it only for the
@@ -21,8 +21,9 @@
  * that a stop-the-world pause never waits for a thread parked on a lock.
  *
  * They take the lock's cdata: the pointer is read out of the cdata object
- * at the offset ltpy_kept_install found by looking at a cdata of a known
- * value, after checking that the object is a cdata of the expected C type.
+ * at the offset that locate() (called once, by lowthread/_calls.py) found
+ * by looking at a cdata of a known value, after checking that the object is
+ * a cdata of the expected C type.
  * Included by lt_py_entry.h, in the cffi module's translation unit.
  */
 #ifndef LT_PY_KEPT_H
