@@ -35,6 +35,11 @@ def _kept():
     return kept
 
 
+def _waits(out, size):
+    # cffi's calls take ffi.NULL, not None, for a pointer (PyPy's refuse None).
+    return lib.lt_waits(ffi.NULL if out is None else out, size)
+
+
 def _release_save(rlock):
     count = ffi.new("unsigned long *")
     owner = ffi.new("uint64_t *")
@@ -98,7 +103,7 @@ else:
     rlock_acquire_restore = lib.lt_rlock_acquire_restore
     thread_is_done = lib.lt_thread_is_done
     thread_join = lib.lt_thread_join
-    waits = lib.lt_waits
+    waits = _waits
     main_thread = lib.lt_main_thread
     get_ident = lib.lt_get_ident
     get_native_id = lib.lt_get_native_id

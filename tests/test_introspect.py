@@ -266,3 +266,15 @@ def test_dump_writes_to_stderr_by_default(capsys):
     err = capsys.readouterr().err
     assert err.startswith("lowthread: ") and "main thread" in err
     assert sys._getframe().f_code.co_name in err
+
+
+def test_the_wait_list_read_through_cffi_takes_no_buffer():
+    """The cffi form of the wait-list read (PyPy's, and a subinterpreter's)
+    takes None for "no buffer" as _kept's does: PyPy's cffi refused None,
+    and every waiters() and the deadlock watchdog failed there."""
+    from lowthread import _calls
+    lk = lowthread.allocate_lock()
+    lk.acquire()
+    lowthread.start_new_thread(lk.acquire, ())
+    assert wait_until(lambda: _calls._waits(None, 0) >= 1)
+    lk.release()
