@@ -222,26 +222,18 @@ static PyObject *ltpy_kept_rlock_acquire_restore(PyObject *self, PyObject *args)
     return PyLong_FromLong(rc);
 }
 
-static PyObject *ltpy_kept_get_ident(PyObject *self, PyObject *unused)
-{
-    (void)self;
-    (void)unused;
-    return PyLong_FromUnsignedLongLong(lt_get_ident());
-}
+/* A call of no arguments that reads a 64-bit value, with the GIL held. */
+#define LTPY_KEPT_READ(name, call)                                         \
+    static PyObject *ltpy_kept_##name(PyObject *self, PyObject *unused)    \
+    {                                                                      \
+        (void)self;                                                        \
+        (void)unused;                                                      \
+        return PyLong_FromUnsignedLongLong((unsigned long long)call());    \
+    }
 
-static PyObject *ltpy_kept_get_native_id(PyObject *self, PyObject *unused)
-{
-    (void)self;
-    (void)unused;
-    return PyLong_FromUnsignedLongLong(lt_get_native_id());
-}
-
-static PyObject *ltpy_kept_main_thread(PyObject *self, PyObject *unused)
-{
-    (void)self;
-    (void)unused;
-    return PyLong_FromUnsignedLongLong(lt_main_thread());
-}
+LTPY_KEPT_READ(get_ident, lt_get_ident)
+LTPY_KEPT_READ(get_native_id, lt_get_native_id)
+LTPY_KEPT_READ(main_thread, lt_main_thread)
 
 static PyObject *ltpy_kept_forget(PyObject *self, PyObject *unused)
 {
