@@ -4,7 +4,10 @@
  *
  * Conventions
  *   - Every name is prefixed lt_ (functions, types) or LT_ (constants).
- *   - Objects are opaque and come in new/free pairs.
+ *   - Thread handles are opaque and come in new/free pairs.  Locks are
+ *     complete types with private fields, so that they can live in the
+ *     caller's memory (a static initialiser, or init/fini pairs), and have
+ *     new/free pairs for the heap as well.
  *   - Functions that can fail return an int status: LT_OK (0) on success,
  *     a positive LT_* value for a normal outcome that is not success
  *     (timeout, interrupted), a negative LT_E* value for an error.  When an
@@ -74,20 +77,56 @@ int64_t lt_monotonic_us(void);
 
 /* A non-recursive lock with binary-semaphore semantics: it is not owned,
  * any thread may release it, and a thread that acquires it twice without a
- * release in between blocks until another thread releases it. */
-typedef struct lt_lock_s lt_lock_t;
+ * release in between blocks until another thread releases it.
+ *
+ * The type is complete so that a caller can place a lock in its own memory:
+ * a static or automatic variable initialised with LT_LOCK_INIT, a field of
+ * its own struct, or heap memory passed to lt_lock_init().  Its fields are
+ * private (the lt__ prefix): read the lock only through the calls below.
+ * An uncontended acquire and release are one atomic operation each; a
+ * thread that must wait sleeps in a parking lot the library keeps, hashed
+ * by the lock's address, so the lock itself holds no system object.
+ *
+ * ABI promise: sizeof(lt_lock_t) is 16 bytes and its alignment that of
+ * uint64_t, and neither grows within a major version of the library. */
+typedef struct lt_lock_s {
+    uint32_t lt__state;  /* locked, and whether threads are parked on it */
+    uint32_t lt__spare;  /* zero; room within the promised size */
+    uint64_t lt__holder; /* the taker's lt_get_ident() while locked */
+} lt_lock_t;
+
+/* The static initialiser of an unlocked lock:
+ *     static lt_lock_t lock = LT_LOCK_INIT;
+ * All-zero memory is an unlocked lock as well. */
+#define LT_LOCK_INIT {0, 0, 0}
+
+/* Makes the memory at lock an unlocked lock (as LT_LOCK_INIT does).
+ * Returns LT_OK or LT_EINVAL (lock is NULL). */
+int lt_lock_init(lt_lock_t *lock);
+
+/* Ends the life of a lock made by LT_LOCK_INIT or lt_lock_init(); the
+ * memory is the caller's again.  The lock may be locked, but no thread may
+ * be waiting on it or use it after.  It frees nothing today (the lock holds
+ * no system object), and is the call to make so that a later version may.
+ * NULL is accepted and ignored. */
+void lt_lock_fini(lt_lock_t *lock);
+
+/* How long, in microseconds, the first waiter on a lock waits before a
+ * release hands the lock to it rather than letting a newcomer take it. */
+#define LT_HANDOFF_US 1000
 
 /* Flags for lt_lock_acquire(). */
 #define LT_WAIT_INTR 1 /* return LT_INTR when a signal or an interrupt call
                           (lt_thread_interrupt) ends the wait */
 
-/* Creates an unlocked lock and stores it in *lockp.
- * Returns LT_OK, LT_EINVAL (lockp is NULL) or LT_ENOMEM / LT_ESYS (*lockp is
- * left unchanged). */
+/* The heap form: allocates an unlocked lock and stores it in *lockp.
+ * Returns LT_OK, LT_EINVAL (lockp is NULL) or LT_ENOMEM (*lockp is left
+ * unchanged). */
 int lt_lock_new(lt_lock_t **lockp);
 
-/* Frees a lock made by lt_lock_new().  NULL is accepted and ignored.  The
- * lock may be locked, but no thread may be waiting on it or use it after. */
+/* Frees a lock made by lt_lock_new() (lt_lock_fini, then free).  NULL is
+ * accepted and ignored.  As for lt_lock_fini(), no thread may be waiting on
+ * it or use it after. */
 void lt_lock_free(lt_lock_t *lock);
 
 /* Acquires the lock, waiting at most timeout_us microseconds (see
@@ -114,12 +153,19 @@ void lt_lock_free(lt_lock_t *lock);
  * The caller acts on it and calls again with the time that remains.  A
  * timeout is never cut short by any of these: a timed wait that returns
  * LT_TIMEDOUT has waited its whole timeout.
+ * Fairness: waiters are queued in the order they began to wait.  A release
+ * wakes the first, which then competes with threads arriving meanwhile (so
+ * that a lock passed around quickly is not slowed to the speed of waking a
+ * thread); but once the first waiter has waited LT_HANDOFF_US, a release
+ * hands the lock to it directly, so that no waiter starves.
  * Returns LT_OK (acquired), LT_TIMEDOUT (not acquired), LT_INTR (not
- * acquired), LT_EINVAL (lock is NULL or flags unknown) or LT_ESYS. */
+ * acquired), LT_EINVAL (lock is NULL or flags unknown), LT_ENOMEM (the first
+ * wait of a thread the library did not start could not allocate that
+ * thread's wait record: nothing changed) or LT_ESYS. */
 int lt_lock_acquire(lt_lock_t *lock, int64_t timeout_us, int flags);
 
-/* The bytes one lock allocates (for a garbage-collected runtime that is
- * told the size of what its objects hold). */
+/* sizeof(lt_lock_t), for a binding that cannot read the header (what
+ * lt_lock_new() allocates). */
 size_t lt_lock_sizeof(void);
 
 /* 0 when a signal ends a wait with LT_WAIT_INTR at once (semaphore) or
@@ -133,6 +179,14 @@ int lt_lock_wait_slice_ms(void);
  * Returns LT_OK, LT_ENOTLOCKED (the lock was not locked: nothing changes)
  * or LT_EINVAL (lock is NULL). */
 int lt_lock_release(lt_lock_t *lock);
+
+/* lt_lock_release() that never hands the lock to a waiter: the lock is
+ * unlocked on return, and a woken waiter competes for it.  For a binding
+ * whose callers expect a lock just released to be unlocked until another
+ * thread takes it (Python's threading before 3.13 asserts that after
+ * release() under its global lock); waiters may then wait longer behind a
+ * thread that re-takes the lock at once. */
+int lt_lock_release_unhanded(lt_lock_t *lock);
 
 /* Returns 1 if the lock is locked, 0 if not (also for NULL).  The answer
  * may be stale as soon as it is returned when other threads use the lock. */
@@ -157,19 +211,39 @@ int lt_lock_at_fork_reinit(lt_lock_t *lock);
 /* A lock owned by the thread that acquired it (by its lt_get_ident()): the
  * owner may acquire it again, and each acquire must be matched by a release
  * from the owner; the lock is free after the last one.  Other threads wait
- * as for an lt_lock_t.  Built on lt_lock_t, so it has the same back-ends,
- * timeouts and signal behaviour. */
-typedef struct lt_rlock_s lt_rlock_t;
+ * as for an lt_lock_t.  Built on lt_lock_t, so it has the same parking,
+ * timeouts and signal behaviour.
+ *
+ * Complete, as lt_lock_t, for the caller's own memory: LT_RLOCK_INIT, or
+ * lt_rlock_init() and lt_rlock_fini().  ABI promise: sizeof(lt_rlock_t) is
+ * 32 bytes on 64-bit systems (24 on 32-bit ones), and does not grow within a
+ * major version. */
+typedef struct lt_rlock_s {
+    lt_lock_t lt__lock;     /* held exactly while some thread owns it */
+    uint64_t lt__owner;     /* lt_get_ident() of the owner, 0 when free */
+    unsigned long lt__count; /* the owner's depth, 0 when free */
+} lt_rlock_t;
 
-/* Creates an unowned recursive lock and stores it in *rlockp.
- * Returns LT_OK, LT_EINVAL (rlockp is NULL), LT_ENOMEM or LT_ESYS. */
+/* The static initialiser of a free recursive lock; all-zero memory is one
+ * as well. */
+#define LT_RLOCK_INIT {LT_LOCK_INIT, 0, 0}
+
+/* Makes the memory at rlock a free recursive lock.  Returns LT_OK or
+ * LT_EINVAL (rlock is NULL). */
+int lt_rlock_init(lt_rlock_t *rlock);
+
+/* lt_lock_fini() for a recursive lock; NULL is ignored. */
+void lt_rlock_fini(lt_rlock_t *rlock);
+
+/* The heap form: allocates a free recursive lock and stores it in *rlockp.
+ * Returns LT_OK, LT_EINVAL (rlockp is NULL) or LT_ENOMEM. */
 int lt_rlock_new(lt_rlock_t **rlockp);
 
 /* Frees a lock made by lt_rlock_new(); NULL is ignored.  As for
  * lt_lock_free(), no thread may wait on it or use it after. */
 void lt_rlock_free(lt_rlock_t *rlock);
 
-/* The bytes one recursive lock allocates, its lt_lock_t included. */
+/* sizeof(lt_rlock_t), for a binding that cannot read the header. */
 size_t lt_rlock_sizeof(void);
 
 /* If the calling thread owns the lock, adds one to its count at once
@@ -407,6 +481,49 @@ typedef struct {
  * many there are (more than max: call again with a larger array).  A
  * snapshot: a wait may have ended by the time it is read. */
 size_t lt_waits(lt_wait_info_t *out, size_t max);
+
+/* ---- contention ------------------------------------------------------------
+ *
+ * A hook for profilers (Go's mutex and block profiles, Abseil's mutex
+ * tracer): once set, the locks call it in the calling thread
+ *  - LT_CONTENTION_WAITED: at the end of every lt_lock_acquire(),
+ *    lt_rlock_acquire() or lt_rlock_acquire_restore() that found the lock
+ *    held and slept, with how long it slept and its status (LT_OK: the
+ *    caller now holds the lock; LT_TIMEDOUT, LT_INTR, LT_ESYS: it does not);
+ *  - LT_CONTENTION_WOKE: in every release that woke a waiter (after the
+ *    wake), with that waiter's ident and how long it had waited since it
+ *    last queued: the delay that the releasing thread's hold made it wait,
+ *    as Go charges it.  A woken waiter that finds the lock taken again
+ *    queues again, so the wakes of one wait add up to about its WAITED
+ *    time.
+ * An acquire that never slept (free, a try, or taken while it spun) calls
+ * nothing: the uncontended calls never look at the hook.  Joins do not call
+ * it, though they wait on a lock inside the library.
+ * The hook runs with none of the library's internal locks held; it may use
+ * other locks, but must not wait for the event's own lock.  For WOKE the
+ * woken thread may already have taken the lock and freed it: the pointer is
+ * then only a key.  lt_contention_hook(NULL, NULL) removes it.  Setting it
+ * is atomic, but a thread that is calling the old hook may still be doing
+ * so; fn and arg are read one after the other, so change arg only together
+ * with a new fn, while no lock is contended. */
+#define LT_CONTENTION_WAITED 1
+#define LT_CONTENTION_WOKE 2
+
+typedef struct {
+    int event;          /* LT_CONTENTION_WAITED or LT_CONTENTION_WOKE */
+    int status;         /* WAITED: what the acquire returns; WOKE: LT_OK */
+    int handed;         /* WOKE: 1 if the release handed the lock to the waiter */
+    const void *lock;   /* the lt_lock_t or lt_rlock_t the caller named */
+    uint64_t thread;    /* lt_get_ident() of the calling thread */
+    uint64_t other;     /* WOKE: the woken waiter's lt_get_ident(); WAITED: 0 */
+    int64_t waited_us;  /* WAITED: how long it slept, from its first sleep
+                         * to its return; WOKE: how long the woken waiter
+                         * had waited since it last queued */
+} lt_contention_t;
+
+typedef void (*lt_contention_fn)(const lt_contention_t *event, void *arg);
+
+void lt_contention_hook(lt_contention_fn fn, void *arg);
 
 /* ---- thread names ---------------------------------------------------------- */
 

@@ -20,21 +20,10 @@ size_t lt__utf8_prefix(const char *s, size_t max)
     return n;
 }
 
-#if !defined(LT_USE_SEM)
-/* The condvar and Win32 back-ends wake a record through the condvar of the
- * lock it waits on: the record has nothing of its own to make. */
-int lt__wake_init(lt__waiter_t *w)
-{
-    (void)w;
-    return LT_OK;
-}
-
-void lt__wake_fini(lt__waiter_t *w)
-{
-    (void)w;
-}
-
-void lt__wake_at_fork_child(lt__waiter_t *w)
+#ifndef _WIN32
+/* POSIX has nothing to finish after an interrupted wait (Windows: the
+ * console control handlers, lt_win32.c). */
+void lt__wake_interrupted(lt__waiter_t *w)
 {
     (void)w;
 }

@@ -159,31 +159,39 @@ LT__HIDDEN void lt__thread_main(void *boot);
 LT__HIDDEN void lt__thread_ended_in_fn(void *local);
 LT__HIDDEN void lt__threads_at_fork_child(void);
 
-/* ---- interrupts: lt_thread.c with the lock back-ends ------------------------
+/* ---- waiting: the parking lot (lt_lock.c) over per-thread records ----------
  *
- * A thread that lt_thread_interrupt() can reach has a waiter record: the
- * main thread (lt_set_main_thread), whose record is static, and every thread
- * the library started, whose record lives in its lt__local (on the heap).
- * The records are listed in the registry, and so are those waiting in an
- * acquire with LT_WAIT_INTR ("parked", with the lock in on).  The interrupter
- * sets pending and, under the registry (so that the lock cannot be freed
- * meanwhile), wakes the record's wait with lt__wake(). */
+ * Every thread that waits for a lock has a waiter record with a "wake": a
+ * wait primitive of its own, which the platform file provides (a semaphore,
+ * a mutex + condvar + flag, or a Win32 event) and nothing else does.  The
+ * main thread (lt_set_main_thread) has a static record and every thread the
+ * library started has one in its lt__local; both are listed in the
+ * registry, and lt_thread_interrupt() can reach them.  Any other thread gets
+ * a record of its own on its first wait (lt__waiter_foreign), unlisted,
+ * freed when the thread ends.
+ *
+ * A record that waits with LT_WAIT_INTR is also "parked" in the registry
+ * (with the lock in on) so that lt_waits() lists it and an interrupter can
+ * wake it: the interrupter sets pending and, under the registry, wakes the
+ * record with lt__wake(). */
 
-/* What wakes a parked record: its own semaphore on the semaphore back-end
- * (only a post, a signal or the timeout end a semaphore wait); the condvar
- * and Win32 back-ends broadcast the condvar of the lock it waits on. */
 #if defined(LT_USE_SEM)
 #include <semaphore.h>
 typedef sem_t lt__wake_t;
+#elif defined(_WIN32)
+typedef void *lt__wake_t; /* an auto-reset event's HANDLE */
 #else
-typedef char lt__wake_t; /* unused */
+typedef struct {
+    pthread_mutex_t mutex;
+    pthread_cond_t cond;
+    int posted; /* guarded by mutex */
+} lt__wake_t;
 #endif
 
 typedef struct lt__waiter_s lt__waiter_t;
 struct lt__waiter_s {
     uint64_t ident;   /* the thread's lt_get_ident(); written under the registry */
     int pending;      /* an interrupt not yet reported; __atomic only */
-    int handed;       /* semaphore back-end: a release chose it to wake; __atomic only */
     const lt_lock_t *on; /* the lock it is parked on, or NULL; registry */
     const void *label;   /* what its next park is for (lt__waiter_label); own thread */
     const void *shown;   /* what lt_waits() says it waits for; registry */
@@ -193,38 +201,96 @@ struct lt__waiter_s {
     lt__wake_t wake;
 };
 
-/* The calling thread's record, or NULL if it has none.  Takes no lock. */
+/* The calling thread's listed record, or NULL if it has none.  Takes no
+ * lock. */
 LT__HIDDEN lt__waiter_t *lt__waiter_self(void);
+
+/* The calling thread's unlisted record, made on first use (only threads
+ * without a listed record ask); NULL if it cannot be allocated, with the
+ * system's code set. */
+LT__HIDDEN lt__waiter_t *lt__waiter_foreign(void);
 
 /* 1 if w is the main thread's record. */
 LT__HIDDEN int lt__waiter_is_main(const lt__waiter_t *w);
 
 /* Parks w on lock before a wait with LT_WAIT_INTR of timeout_us, and takes
- * it off after (the caller must not hold the lock's own mutex: the registry
- * comes first). */
+ * it off after. */
 LT__HIDDEN void lt__waiter_park(lt__waiter_t *w, const lt_lock_t *lock, int64_t timeout_us);
 LT__HIDDEN void lt__waiter_unpark(lt__waiter_t *w);
+
+/* lt_lock_acquire() and lt__lock_release_as(lock, handoff, as) (handoff 0:
+ * lt_lock_release_unhanded) that report to the contention hook as as: the
+ * recursive lock for its inner one, NULL for a wait the hook is not told of
+ * (a join waits on its thread's done lock). */
+LT__HIDDEN int lt__lock_acquire_as(lt_lock_t *lock, int64_t timeout_us, int flags,
+                                   const void *as);
+LT__HIDDEN int lt__lock_release_as(lt_lock_t *lock, int handoff, const void *as);
 
 /* Makes lt_waits() report the calling thread's parks as waits for what (a
  * recursive lock, a thread handle) rather than for the inner lock, until it
  * is called again with NULL.  Returns what it replaces. */
 LT__HIDDEN const void *lt__waiter_label(const void *what);
 
-/* 1 (and cleared) if an interrupt is pending for w. */
+/* 1 (and cleared) if an interrupt is pending for w; lt__waiter_repend()
+ * puts one back (a wait that took it, then found it had the lock). */
 LT__HIDDEN int lt__waiter_take_pending(lt__waiter_t *w);
+LT__HIDDEN void lt__waiter_repend(lt__waiter_t *w);
 
-/* Semaphore back-end: under the registry, chooses the oldest record parked
- * on lock, marks it handed and wakes it.  Compares the pointer only: the
- * lock may have been freed since (then no record is parked on it). */
-LT__HIDDEN void lt__waiters_wake_one(const lt_lock_t *lock);
-
-/* The back-end's part (lt_lock_*.c, lt_win32.c): make and destroy a
- * record's wake (init returns LT_OK or LT_ESYS), re-make it in a forked
- * child (lt_common.c for the back-ends whose records have nothing to make),
- * and wake a parked record (called under the registry). */
+/* The platform's part (lt_park_sem.c, lt_park_cond.c, lt_win32.c).
+ * init makes a record's wake (LT_OK, or LT_ESYS / LT_ENOMEM with the
+ * system's code set); fini destroys it; at_fork_child re-makes it in a
+ * forked child over the old state; lt__wake() wakes the record's current
+ * or next wait (a wake that finds no wait is kept for the next one, which
+ * then returns at once: callers loop on their own condition). */
 LT__HIDDEN int lt__wake_init(lt__waiter_t *w);
 LT__HIDDEN void lt__wake_fini(lt__waiter_t *w);
 LT__HIDDEN void lt__wake_at_fork_child(lt__waiter_t *w);
 LT__HIDDEN void lt__wake(lt__waiter_t *w);
+
+/* Waits for w's wake until the deadline.  intr is the wait's LT_WAIT_INTR.
+ * Returns LT_OK (woken, perhaps by a kept or spurious wake: the caller
+ * checks its condition and calls again), LT_TIMEDOUT (the deadline has
+ * passed, by the clock), LT_INTR (only with intr: a signal handler ran, or
+ * on the condvar wake, whose waits no signal ends, a slice of LT_SLICE_MS
+ * passed) or LT_ESYS with the system's code set. */
+LT__HIDDEN int lt__wake_wait(lt__waiter_t *w, const lt__deadline_t *d, int intr);
+
+/* Called as a wait returns LT_INTR for an interrupt of w (Windows: lets
+ * the console control handlers of a Ctrl-C finish first). */
+LT__HIDDEN void lt__wake_interrupted(lt__waiter_t *w);
+
+/* The OS layer's slot for the calling thread's unlisted record, with the
+ * destructor lt__waiter_foreign_end() at thread exit.  set returns LT_OK or
+ * LT_ENOMEM. */
+LT__HIDDEN void *lt__os_foreign_get(void);
+LT__HIDDEN int lt__os_foreign_set(void *record);
+LT__HIDDEN void lt__waiter_foreign_end(void *record);
+
+/* The parking lot's bucket locks: a mutex with a static initialiser, held
+ * for a few instructions (never while a thread sleeps).  On Windows an
+ * SRWLOCK, which is one pointer. */
+#ifdef _WIN32
+typedef struct { void *ptr; } lt__mutex_t;
+#define LT__MUTEX_INIT {0}
+#else
+typedef pthread_mutex_t lt__mutex_t;
+#define LT__MUTEX_INIT PTHREAD_MUTEX_INITIALIZER
+#endif
+LT__HIDDEN void lt__mutex_lock(lt__mutex_t *m);
+LT__HIDDEN void lt__mutex_unlock(lt__mutex_t *m);
+/* Makes m a fresh unlocked mutex, also over an old state (a forked child's
+ * copy of one that a thread of the parent held). */
+LT__HIDDEN void lt__mutex_init(lt__mutex_t *m);
+
+/* The number of buckets, and the bucket of an address (for the tests that
+ * make many locks share one). */
+#ifndef LT_PARK_BUCKETS
+#define LT_PARK_BUCKETS 257
+#endif
+LT__HIDDEN size_t lt__park_bucket_of(const void *addr);
+
+/* In a forked child, with the registry held: empties the parking lot (its
+ * waiters were threads the child does not have). */
+LT__HIDDEN void lt__park_at_fork_child(void);
 
 #endif /* LT_INTERNAL_H */

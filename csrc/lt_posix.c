@@ -54,6 +54,8 @@ static __thread uint64_t lt__native_id; /* cache; 0: not looked up yet */
 /* lt__os_tls_get(): a thread-specific key rather than a __thread variable
  * for its destructor, which ends a thread ended inside fn. */
 static pthread_key_t lt__local_key;
+/* lt__os_foreign_get(): the record of a thread the library did not start. */
+static pthread_key_t lt__foreign_key;
 
 static void lt__at_fork_prepare(void)
 {
@@ -94,6 +96,7 @@ static void lt__init_once(void)
     if (lt__cond_init(&lt__reg_cond[LT__REG_STARTUP]) != 0
         || lt__cond_init(&lt__reg_cond[LT__REG_JOINED]) != 0
         || pthread_key_create(&lt__local_key, lt__thread_ended_in_fn) != 0
+        || pthread_key_create(&lt__foreign_key, lt__waiter_foreign_end) != 0
         || pthread_atfork(lt__at_fork_prepare, lt__at_fork_parent,
                           lt__at_fork_child) != 0)
         abort();
@@ -233,6 +236,37 @@ void lt__os_tls_set(void *value)
      * only for want of memory (glibc needs none for its first 32 keys);
      * fn then runs in a thread the library does not recognise as its own. */
     (void)pthread_setspecific(lt__local_key, value);
+}
+
+void *lt__os_foreign_get(void)
+{
+    pthread_once(&lt__once, lt__init_once);
+    return pthread_getspecific(lt__foreign_key);
+}
+
+int lt__os_foreign_set(void *record)
+{
+    return pthread_setspecific(lt__foreign_key, record) == 0 ? LT_OK : LT_ENOMEM;
+}
+
+/* ---- the parking lot's mutexes -------------------------------------------- */
+
+void lt__mutex_init(lt__mutex_t *m)
+{
+    /* Fails only for want of memory where a mutex is allocated (FreeBSD);
+     * the parking lot cannot work without its mutexes. */
+    if (pthread_mutex_init(m, NULL) != 0)
+        abort();
+}
+
+void lt__mutex_lock(lt__mutex_t *m)
+{
+    pthread_mutex_lock(m);
+}
+
+void lt__mutex_unlock(lt__mutex_t *m)
+{
+    pthread_mutex_unlock(m);
 }
 
 unsigned long lt__os_error_get(void)

@@ -79,7 +79,7 @@ static void lt__thread_finish(lt_thread_t *h)
     lt__reg_unlock();
     /* Wakes the joiners; LT_ENOTLOCKED after lt_thread_set_done(), which
      * released it already. */
-    lt_lock_release(h->done);
+    lt__lock_release_as(h->done, 1, NULL);
     lt__reg_lock();
     last = --h->refs == 0;
     lt__reg_unlock();
@@ -150,7 +150,6 @@ void lt__thread_main(void *p)
         if (lt__wake_init(&local->waiter) == LT_OK) {
             local->waiter.ident = lt_get_ident();
             local->waiter.pending = 0;
-            local->waiter.handed = 0;
             local->waiter.on = NULL;
             local->waiter.label = NULL;
             lt__reg_lock();
@@ -314,12 +313,13 @@ int lt_thread_join(lt_thread_t *h, int64_t timeout_us, int flags)
     if (!finished) {
         const void *label = lt__waiter_label(h);
 
-        rc = lt_lock_acquire(h->done, timeout_us, flags);
+        /* A join, not a lock's contention: the hook is not told. */
+        rc = lt__lock_acquire_as(h->done, timeout_us, flags, NULL);
         lt__waiter_label(label);
         if (rc == LT_OK) {
             /* Released again at once: the event stays set for every other
              * joiner, present and future. */
-            lt_lock_release(h->done);
+            lt__lock_release_as(h->done, 1, NULL);
         } else if (rc == LT_TIMEDOUT) {
             /* Another joiner may have held the lock for that instant. */
             lt__reg_lock();
@@ -393,7 +393,7 @@ int lt_thread_set_done(lt_thread_t *h)
         lt__os_thread_detach(h->thread);
     /* Wakes the joiners (they find the OS thread released); LT_ENOTLOCKED
      * when the event was set already. */
-    lt_lock_release(h->done);
+    lt__lock_release_as(h->done, 1, NULL);
     return LT_OK;
 }
 
@@ -509,7 +509,6 @@ static void lt__waiter_fork_reset(lt__waiter_t *w)
 {
     lt__wake_at_fork_child(w);
     __atomic_store_n(&w->pending, 0, __ATOMIC_RELAXED);
-    __atomic_store_n(&w->handed, 0, __ATOMIC_RELAXED);
     w->on = NULL;
     w->next = lt__records;
     lt__records = w;
@@ -518,6 +517,7 @@ static void lt__waiter_fork_reset(lt__waiter_t *w)
 void lt__threads_at_fork_child(void)
 {
     struct lt__local *local = lt__os_tls_get();
+    lt__waiter_t *foreign;
 
     /* Only the forking thread lives on in the child.  Every handle made
      * before now belongs to a thread the child does not have: the new
@@ -545,6 +545,10 @@ void lt__threads_at_fork_child(void)
     }
     if (local != NULL && local->has_waiter)
         lt__waiter_fork_reset(&local->waiter);
+    foreign = lt__os_foreign_get();
+    if (foreign != NULL)
+        lt__wake_at_fork_child(foreign);
+    lt__park_at_fork_child();
 }
 
 /* ---- stack size ------------------------------------------------------------ */
@@ -656,19 +660,45 @@ int lt__waiter_take_pending(lt__waiter_t *w)
     return __atomic_exchange_n(&w->pending, 0, __ATOMIC_ACQ_REL);
 }
 
-void lt__waiters_wake_one(const lt_lock_t *lock)
+void lt__waiter_repend(lt__waiter_t *w)
 {
-    lt__waiter_t *w;
+    __atomic_store_n(&w->pending, 1, __ATOMIC_SEQ_CST);
+}
 
-    lt__reg_lock();
-    for (w = lt__parked_head; w != NULL; w = w->park_next) {
-        if (w->on == lock) {
-            __atomic_store_n(&w->handed, 1, __ATOMIC_RELEASE);
-            lt__wake(w);
-            break;
-        }
+lt__waiter_t *lt__waiter_foreign(void)
+{
+    lt__waiter_t *w = lt__os_foreign_get();
+    unsigned long err;
+
+    if (w != NULL)
+        return w;
+    w = calloc(1, sizeof *w);
+    if (w == NULL) {
+        lt__os_error_nomem();
+        return NULL;
     }
-    lt__reg_unlock();
+    if (lt__wake_init(w) != LT_OK) {
+        err = lt__os_error_get();
+        free(w);
+        lt__os_error_set(err);
+        return NULL;
+    }
+    w->ident = lt_get_ident();
+    if (lt__os_foreign_set(w) != LT_OK) {
+        lt__wake_fini(w);
+        free(w);
+        lt__os_error_nomem();
+        return NULL;
+    }
+    return w;
+}
+
+void lt__waiter_foreign_end(void *record)
+{
+    if (record != NULL) {
+        lt__wake_fini(record);
+        free(record);
+    }
 }
 
 int lt_set_main_thread(void)

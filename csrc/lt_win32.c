@@ -100,89 +100,55 @@ void lt__deadline_set(lt__deadline_t *d, int64_t timeout_us)
             (frac % 1000000 != 0);
 }
 
+/* The milliseconds a wait for the deadline may sleep: the time left rounded
+ * up to whole milliseconds, clamped to the longest finite wait; INFINITE
+ * for no deadline; 0 with *passed set once the deadline has passed.
+ * Windows waits end on timer ticks (~15.6 ms by default) and can end
+ * ~0.5 ms early, so only the clock, read here on the next call, decides
+ * that the deadline has passed. */
+static DWORD lt__deadline_ms(const lt__deadline_t *d, int *passed)
+{
+    int64_t left, wait_ms;
+
+    *passed = 0;
+    if (d->forever)
+        return INFINITE;
+    left = d->at - lt__qpc_now();
+    if (left <= 0) {
+        *passed = 1;
+        return 0;
+    }
+    wait_ms = (left / d->hz) * 1000 + ((left % d->hz) * 1000) / d->hz +
+              (((left % d->hz) * 1000) % d->hz != 0);
+    if (wait_ms > (int64_t)LT__WAIT_MS_MAX)
+        wait_ms = (int64_t)LT__WAIT_MS_MAX;
+    return (DWORD)wait_ms;
+}
+
 /* Waits on cv (the caller holds mu exclusively) until woken, or until
  * about the deadline.  Returns LT_OK after a wait (woken, spuriously or
  * not, or the wait timed out: the caller re-checks its predicate, then
  * calls again), LT_TIMEDOUT without waiting when the deadline has passed,
- * or LT_ESYS (GetLastError() holds the system's code).
- * The time left is rounded up to whole milliseconds and clamped to the
- * longest finite wait.  Windows waits end on timer ticks (~15.6 ms by
- * default) and can end ~0.5 ms early, so only the clock, read here on the
- * next call, decides that the deadline has passed. */
+ * or LT_ESYS (GetLastError() holds the system's code). */
 static int lt__deadline_wait(const lt__deadline_t *d, CONDITION_VARIABLE *cv,
                              SRWLOCK *mu)
 {
-    DWORD ms = INFINITE;
+    int passed;
+    DWORD ms = lt__deadline_ms(d, &passed);
 
-    if (!d->forever) {
-        int64_t left = d->at - lt__qpc_now(), wait_ms;
-
-        if (left <= 0)
-            return LT_TIMEDOUT;
-        wait_ms = (left / d->hz) * 1000 + ((left % d->hz) * 1000) / d->hz +
-                  (((left % d->hz) * 1000) % d->hz != 0);
-        if (wait_ms > (int64_t)LT__WAIT_MS_MAX)
-            wait_ms = (int64_t)LT__WAIT_MS_MAX;
-        ms = (DWORD)wait_ms;
-    }
+    if (passed)
+        return LT_TIMEDOUT;
     if (SleepConditionVariableSRW(cv, mu, ms, 0) ||
         GetLastError() == ERROR_TIMEOUT)
         return LT_OK;
     return LT_ESYS;
 }
 
-/* ---- locks ------------------------------------------------------------- */
-
-/* A binary semaphore: the flag says whether the lock is held, mu guards it
- * and cv wakes the waiters.  It is never mapped straight onto the SRWLOCK,
- * because an SRWLOCK must be released by the thread that acquired it while
- * lt_lock_release() may be called from any thread. */
-struct lt_lock_s {
-    SRWLOCK mu;
-    CONDITION_VARIABLE cv;
-    int locked;
-    uint64_t holder; /* the taker's lt_get_ident() while locked; mu */
-};
-
-size_t lt_lock_sizeof(void)
-{
-    return sizeof(struct lt_lock_s);
-}
+/* ---- waiter records' wakes ------------------------------------------------ */
 
 int lt_lock_wait_slice_ms(void)
 {
     return 0; /* no signals: only interrupts end a wait, at once */
-}
-
-static void lt__lock_init(lt_lock_t *lock)
-{
-    InitializeSRWLock(&lock->mu);
-    InitializeConditionVariable(&lock->cv);
-    lock->locked = 0;
-    lock->holder = 0;
-}
-
-int lt_lock_new(lt_lock_t **lockp)
-{
-    lt_lock_t *lock;
-
-    if (lockp == NULL)
-        return LT_EINVAL;
-    lock = (lt_lock_t *)malloc(sizeof(*lock));
-    if (lock == NULL) {
-        SetLastError(ERROR_NOT_ENOUGH_MEMORY);
-        return LT_ENOMEM;
-    }
-    lt__lock_init(lock);
-    *lockp = lock;
-    return LT_OK;
-}
-
-void lt_lock_free(lt_lock_t *lock)
-{
-    /* SRWLOCK and CONDITION_VARIABLE own no kernel object: nothing to
-     * destroy. */
-    free(lock);
 }
 
 /* The thread that runs the console control handlers for the last Ctrl-C or
@@ -235,143 +201,69 @@ static BOOL CALLBACK lt__ctrl_install(PINIT_ONCE once, PVOID param, PVOID *ctx)
     return TRUE;
 }
 
-int lt_lock_acquire(lt_lock_t *lock, int64_t timeout_us, int flags)
+/* A record's wake is an auto-reset event: a SetEvent that finds no wait is
+ * kept (once) for the next one. */
+int lt__wake_init(lt__waiter_t *w)
 {
-    lt__deadline_t deadline;
-    lt__waiter_t *w = NULL;
-    int rc;
-
-    if (lock == NULL || (flags & ~LT_WAIT_INTR) != 0)
-        return LT_EINVAL;
-
-    AcquireSRWLockExclusive(&lock->mu);
-    if (!lock->locked) {
-        lock->locked = 1;
-        lock->holder = lt_get_ident();
-        ReleaseSRWLockExclusive(&lock->mu);
-        return LT_OK;
-    }
-    if (timeout_us == 0) {
-        ReleaseSRWLockExclusive(&lock->mu);
-        return LT_TIMEDOUT;
-    }
-    if (flags & LT_WAIT_INTR) {
-        w = lt__waiter_self();
-        if (w != NULL) {
-            /* Parked outside mu: the registry comes first. */
-            ReleaseSRWLockExclusive(&lock->mu);
-            if (lt__waiter_is_main(w))
-                InitOnceExecuteOnce(&lt__ctrl_once, lt__ctrl_install, NULL, NULL);
-            lt__waiter_park(w, lock, timeout_us);
-            AcquireSRWLockExclusive(&lock->mu);
-        }
-    }
-    /* Set after the call began, so the wait lasts at least timeout_us from
-     * any clock reading the caller took before the call. */
-    lt__deadline_set(&deadline, timeout_us);
-    for (;;) {
-        /* The flag is checked before the clock: a release that races with
-         * the timeout hands the lock over; the token is never dropped. */
-        if (!lock->locked) {
-            lock->locked = 1;
-            lock->holder = lt_get_ident();
-            rc = LT_OK;
-            break;
-        }
-        if (w != NULL && lt__waiter_take_pending(w)) {
-            rc = LT_INTR;
-            break;
-        }
-        rc = lt__deadline_wait(&deadline, &lock->cv, &lock->mu);
-        if (rc != LT_OK)
-            break;
-    }
-    if (rc == LT_ESYS) {
-        DWORD err = GetLastError();
-        ReleaseSRWLockExclusive(&lock->mu);
-        if (w != NULL)
-            lt__waiter_unpark(w);
-        SetLastError(err);
-    } else {
-        ReleaseSRWLockExclusive(&lock->mu);
-        if (w != NULL)
-            lt__waiter_unpark(w);
-        if (rc == LT_INTR && lt__waiter_is_main(w))
-            lt__ctrl_handlers_done();
-    }
-    return rc;
+    w->wake = CreateEventW(NULL, FALSE, FALSE, NULL);
+    return w->wake != NULL ? LT_OK : LT_ESYS;
 }
 
-int lt_lock_release(lt_lock_t *lock)
+void lt__wake_fini(lt__waiter_t *w)
 {
-    if (lock == NULL)
-        return LT_EINVAL;
-    AcquireSRWLockExclusive(&lock->mu);
-    if (!lock->locked) {
-        ReleaseSRWLockExclusive(&lock->mu);
-        return LT_ENOTLOCKED;
-    }
-    lock->locked = 0;
-    lock->holder = 0;
-    /* Wake while holding mu: once mu is released a woken waiter may take
-     * the lock and free it, so the releaser must not touch it after
-     * (bpo-38106). */
-    WakeConditionVariable(&lock->cv);
-    ReleaseSRWLockExclusive(&lock->mu);
-    return LT_OK;
+    CloseHandle(w->wake);
 }
 
-int lt_lock_locked(const lt_lock_t *lock)
+void lt__wake_at_fork_child(lt__waiter_t *w)
 {
-    /* The lock is never a const object (lt_lock_new allocates it), so
-     * dropping const is valid; it goes through uintptr_t to say so to
-     * -Wcast-qual.  Taking mu shared avoids a data race on the flag. */
-    lt_lock_t *l = (lt_lock_t *)(uintptr_t)lock;
-    int locked;
-
-    if (l == NULL)
-        return 0;
-    AcquireSRWLockShared(&l->mu);
-    locked = l->locked;
-    ReleaseSRWLockShared(&l->mu);
-    return locked != 0;
+    (void)w; /* Windows has no fork() */
 }
-
-uint64_t lt_lock_holder(const lt_lock_t *lock)
-{
-    lt_lock_t *l = (lt_lock_t *)(uintptr_t)lock; /* as in lt_lock_locked */
-    uint64_t holder;
-
-    if (l == NULL)
-        return 0;
-    AcquireSRWLockShared(&l->mu);
-    holder = l->holder;
-    ReleaseSRWLockShared(&l->mu);
-    return holder;
-}
-
-/* ---- waiter records ------------------------------------------------------------ */
 
 void lt__wake(lt__waiter_t *w)
 {
-    /* The registry keeps the lock alive: w is inside its acquire. */
-    lt_lock_t *lock = (lt_lock_t *)(uintptr_t)w->on;
-
-    AcquireSRWLockExclusive(&lock->mu);
-    WakeAllConditionVariable(&lock->cv);
-    ReleaseSRWLockExclusive(&lock->mu);
+    SetEvent(w->wake);
 }
 
-int lt_lock_at_fork_reinit(lt_lock_t *lock)
+int lt__wake_wait(lt__waiter_t *w, const lt__deadline_t *d, int intr)
 {
-    /* Windows has no fork(); this is kept valid (it makes the lock a fresh
-     * unlocked lock in place) for callers that share code with POSIX.  Like
-     * lt_lock_free, it must not be called while a thread uses the lock.
-     * SRWLOCK and CONDITION_VARIABLE hold no resources, so nothing leaks. */
-    if (lock == NULL)
-        return LT_EINVAL;
-    lt__lock_init(lock);
-    return LT_OK;
+    int passed;
+    DWORD ms, r;
+
+    if (intr && lt__waiter_is_main(w))
+        InitOnceExecuteOnce(&lt__ctrl_once, lt__ctrl_install, NULL, NULL);
+    for (;;) {
+        ms = lt__deadline_ms(d, &passed);
+        if (passed)
+            return LT_TIMEDOUT;
+        r = WaitForSingleObject(w->wake, ms);
+        if (r == WAIT_OBJECT_0)
+            return LT_OK;
+        if (r != WAIT_TIMEOUT)
+            return LT_ESYS;
+    }
+}
+
+void lt__wake_interrupted(lt__waiter_t *w)
+{
+    if (lt__waiter_is_main(w))
+        lt__ctrl_handlers_done();
+}
+
+/* ---- the parking lot's mutexes -------------------------------------------- */
+
+void lt__mutex_init(lt__mutex_t *m)
+{
+    InitializeSRWLock((PSRWLOCK)(void *)m);
+}
+
+void lt__mutex_lock(lt__mutex_t *m)
+{
+    AcquireSRWLockExclusive((PSRWLOCK)(void *)m);
+}
+
+void lt__mutex_unlock(lt__mutex_t *m)
+{
+    ReleaseSRWLockExclusive((PSRWLOCK)(void *)m);
 }
 
 /* ---- threads: the layer under lt_thread.c --------------------------------- */
@@ -456,6 +348,50 @@ void lt__os_tls_set(void *value)
     /* Only threads started after lt__os_threads_prepare() store a value. */
     TlsSetValue(lt__tls_index, value);
     SetLastError(err);
+}
+
+/* The slot for the record of a thread the library did not start: FLS, for
+ * its callback, which Windows calls as such a thread ends (there is no
+ * other hook for the end of a thread that a static library can use). */
+static INIT_ONCE lt__fls_once = INIT_ONCE_STATIC_INIT;
+static DWORD lt__fls_index = FLS_OUT_OF_INDEXES;
+
+static void NTAPI lt__fls_end(PVOID record)
+{
+    lt__waiter_foreign_end(record);
+}
+
+static BOOL CALLBACK lt__fls_init(PINIT_ONCE once, PVOID param, PVOID *ctx)
+{
+    DWORD index;
+
+    (void)once;
+    (void)param;
+    (void)ctx;
+    index = FlsAlloc(lt__fls_end);
+    if (index == FLS_OUT_OF_INDEXES)
+        return FALSE; /* a later call retries */
+    lt__fls_index = index;
+    return TRUE;
+}
+
+void *lt__os_foreign_get(void)
+{
+    DWORD err = GetLastError();
+    void *value = NULL;
+
+    if (InitOnceExecuteOnce(&lt__fls_once, lt__fls_init, NULL, NULL))
+        value = FlsGetValue(lt__fls_index);
+    SetLastError(err);
+    return value;
+}
+
+int lt__os_foreign_set(void *record)
+{
+    /* lt__os_foreign_get() came first and made the slot. */
+    return lt__fls_index != FLS_OUT_OF_INDEXES && FlsSetValue(lt__fls_index, record)
+               ? LT_OK
+               : LT_ENOMEM;
 }
 
 static unsigned __stdcall lt__win32_main(void *boot)

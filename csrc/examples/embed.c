@@ -2,6 +2,8 @@
  * embed.c -- lowthread used from C, as a project embedding it would: a pool
  * of worker threads takes jobs from a counter guarded by a lock, and the main
  * thread waits for them with timed waits, reporting progress meanwhile.
+ * The locks live in the program's own memory: one static, with
+ * LT_LOCK_INIT, one inside the pool's struct; neither needs freeing.
  *
  * `make -C csrc examples` builds it against the static library.  Against an
  * installed lowthread (`make -C csrc install`), build it with pkg-config;
@@ -18,9 +20,11 @@
 #define JOBS 64
 #define SPAN 5000 /* job j counts the primes in [j * SPAN, (j + 1) * SPAN) */
 
+/* Held by main until the last worker leaves. */
+static lt_lock_t all_done = LT_LOCK_INIT;
+
 struct pool {
-    lt_lock_t *mu;       /* guards the fields below */
-    lt_lock_t *all_done; /* held by main until the last worker leaves */
+    lt_lock_t mu; /* guards the fields below */
     int next_job;
     int jobs_done;
     long primes;
@@ -51,7 +55,6 @@ static void lock(lt_lock_t *mu)
 static void worker(void *arg)
 {
     struct pool *pool = arg;
-    lt_lock_t *all_done = pool->all_done;
     long found;
     int job, last;
 
@@ -59,36 +62,36 @@ static void worker(void *arg)
      * none, so lt_threads_close() need not wait for it. */
     lt_thread_started();
     for (;;) {
-        lock(pool->mu);
+        lock(&pool->mu);
         job = pool->next_job < JOBS ? pool->next_job++ : -1;
-        lt_lock_release(pool->mu);
+        lt_lock_release(&pool->mu);
         if (job < 0)
             break;
         found = count_primes((long)job * SPAN, (long)(job + 1) * SPAN);
-        lock(pool->mu);
+        lock(&pool->mu);
         pool->primes += found;
         pool->jobs_done++;
-        lt_lock_release(pool->mu);
+        lt_lock_release(&pool->mu);
     }
-    lock(pool->mu);
+    lock(&pool->mu);
     last = --pool->workers_left == 0;
-    lt_lock_release(pool->mu);
-    /* The last use of the pool: main may free it as soon as this returns. */
+    lt_lock_release(&pool->mu);
+    /* The last use of the pool: main may end its life as soon as this
+     * returns. */
     if (last)
-        lt_lock_release(all_done);
+        lt_lock_release(&all_done);
 }
 
 int main(void)
 {
-    struct pool pool = {NULL, NULL, 0, 0, 0, WORKERS};
+    struct pool pool = {LT_LOCK_INIT, 0, 0, 0, WORKERS};
     int64_t start = lt_monotonic_us();
     uint64_t ident;
     long expected;
     int i, rc, done;
 
-    if (lt_lock_new(&pool.mu) != LT_OK || lt_lock_new(&pool.all_done) != LT_OK
-        || lt_lock_acquire(pool.all_done, 0, 0) != LT_OK) {
-        fprintf(stderr, "embed: cannot make the locks\n");
+    if (lt_lock_acquire(&all_done, 0, 0) != LT_OK) {
+        fprintf(stderr, "embed: cannot take a free lock\n");
         return 1;
     }
     printf("lowthread back-end: %s\n", lt_backend());
@@ -102,10 +105,10 @@ int main(void)
     }
 
     /* Report progress every 50 ms, and give up after a minute. */
-    while ((rc = lt_lock_acquire(pool.all_done, 50000, 0)) == LT_TIMEDOUT) {
-        lock(pool.mu);
+    while ((rc = lt_lock_acquire(&all_done, 50000, 0)) == LT_TIMEDOUT) {
+        lock(&pool.mu);
         done = pool.jobs_done;
-        lt_lock_release(pool.mu);
+        lt_lock_release(&pool.mu);
         printf("  %d of %d jobs done\n", done, JOBS);
         if (lt_monotonic_us() - start > 60000000) {
             fprintf(stderr, "embed: the workers did not finish\n");
@@ -123,8 +126,7 @@ int main(void)
      * more, and none is half-way through its start-up. */
     if (lt_threads_close(1000000) != LT_OK)
         fprintf(stderr, "embed: a thread was still starting up\n");
-    lt_lock_free(pool.mu);
-    lt_lock_free(pool.all_done);
+    lt_lock_fini(&pool.mu);
 
     expected = count_primes(0, (long)JOBS * SPAN);
     if (pool.primes != expected) {

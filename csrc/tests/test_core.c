@@ -2738,6 +2738,504 @@ static void test_parked_token_handoff(void)
     lt_lock_free(t.mu);
 }
 
+
+/* ---- the lock in the caller's memory, and the parking lot -------------------- */
+
+/* The parking lot's bucket of an address: hidden in the library, declared
+ * here so that the stress test can make locks share one (lt_internal.h). */
+size_t lt__park_bucket_of(const void *addr);
+
+static lt_lock_t t_static_lock = LT_LOCK_INIT;
+static lt_rlock_t t_static_rlock = LT_RLOCK_INIT;
+
+struct t_embedder {
+    int before;
+    lt_lock_t lock;
+    lt_rlock_t rlock;
+    int after;
+};
+
+static void test_locks_in_callers_memory(void)
+{
+    struct t_embedder e;
+    lt_lock_t automatic = LT_LOCK_INIT;
+
+    CHECK(sizeof(lt_lock_t) == 16);
+    CHECK(lt_lock_sizeof() == sizeof(lt_lock_t));
+    CHECK(lt_rlock_sizeof() == sizeof(lt_rlock_t));
+    CHECK(sizeof(lt_rlock_t) <= 32);
+    /* Static and automatic locks, straight from the initialiser. */
+    CHECK_RC(lt_lock_acquire(&t_static_lock, 0, 0), LT_OK);
+    CHECK(lt_lock_holder(&t_static_lock) == lt_get_ident());
+    CHECK_RC(lt_lock_acquire(&t_static_lock, 1000, 0), LT_TIMEDOUT);
+    CHECK_RC(lt_lock_release(&t_static_lock), LT_OK);
+    CHECK_RC(lt_lock_release(&t_static_lock), LT_ENOTLOCKED);
+    CHECK_RC(lt_rlock_acquire(&t_static_rlock, 0, 0), LT_OK);
+    CHECK_RC(lt_rlock_acquire(&t_static_rlock, 0, 0), LT_OK);
+    CHECK(lt_rlock_count(&t_static_rlock) == 2);
+    CHECK_RC(lt_rlock_release(&t_static_rlock), LT_OK);
+    CHECK_RC(lt_rlock_release(&t_static_rlock), LT_OK);
+    CHECK_RC(lt_rlock_release(&t_static_rlock), LT_ENOTOWNER);
+    CHECK_RC(lt_lock_acquire(&automatic, -1, 0), LT_OK);
+    CHECK_RC(lt_lock_release(&automatic), LT_OK);
+    CHECK_RC(lt_lock_acquire(&automatic, 0, 0), LT_OK);
+    CHECK_RC(lt_lock_release_unhanded(&automatic), LT_OK);
+    CHECK_RC(lt_lock_release_unhanded(&automatic), LT_ENOTLOCKED);
+    CHECK_RC(lt_lock_release_unhanded(NULL), LT_EINVAL);
+    lt_lock_fini(&automatic);
+    /* Inside a struct, through init/fini, its neighbours untouched. */
+    memset(&e, 0x5A, sizeof e);
+    e.before = e.after = 7;
+    CHECK_RC(lt_lock_init(&e.lock), LT_OK);
+    CHECK_RC(lt_rlock_init(&e.rlock), LT_OK);
+    CHECK(lt_lock_locked(&e.lock) == 0 && lt_rlock_owner(&e.rlock) == 0);
+    CHECK_RC(lt_lock_acquire(&e.lock, 0, 0), LT_OK);
+    CHECK_RC(lt_rlock_acquire(&e.rlock, -1, 0), LT_OK);
+    CHECK(lt_rlock_owner(&e.rlock) == lt_get_ident());
+    CHECK_RC(lt_rlock_release(&e.rlock), LT_OK);
+    CHECK_RC(lt_lock_release(&e.lock), LT_OK);
+    CHECK(e.before == 7 && e.after == 7);
+    lt_rlock_fini(&e.rlock);
+    lt_lock_fini(&e.lock);
+    CHECK_RC(lt_lock_init(NULL), LT_EINVAL);
+    CHECK_RC(lt_rlock_init(NULL), LT_EINVAL);
+    lt_lock_fini(NULL);
+    lt_rlock_fini(NULL);
+}
+
+/* Many locks in one bucket of the parking lot, each contended by threads
+ * that wait forever, wait with short timeouts (which race the releases) or
+ * try; some threads are interrupted at random (lt_thread_interrupt, racing
+ * handoffs).  Each lock guards a counter and an "inside" flag: a second
+ * thread inside, a lost count, a lock left locked or a waiter never woken
+ * (the latch's bound) fails. */
+enum { T_PARK_LOCKS = 6, T_PARK_THREADS = 12 };
+
+struct t_park_shared {
+    lt_lock_t *locks[T_PARK_LOCKS]; /* all in one bucket */
+    long counts[T_PARK_LOCKS];      /* each guarded by its lock */
+    int inside[T_PARK_LOCKS];       /* each guarded by its lock */
+    uint64_t idents[T_PARK_THREADS]; /* for the interrupter */
+    lt_lock_t *mu;                   /* guards idents and stop */
+    int stop;
+    int iters;
+    struct t_latch done;        /* the parkers */
+    struct t_latch interrupter; /* the interrupter, after stop */
+};
+
+struct t_parker {
+    struct t_park_shared *sh;
+    int index;
+    long taken, timeouts, interrupts, errors;
+};
+
+static void t_park_fn(void *arg)
+{
+    struct t_parker *p = arg;
+    struct t_park_shared *sh = p->sh;
+    unsigned seed = 31u * (unsigned)p->index + 3u;
+    int i, k, rc, hold;
+    int64_t timeout;
+
+    CHECK_RC(lt_lock_acquire(sh->mu, T_LONG, 0), LT_OK);
+    sh->idents[p->index] = lt_get_ident();
+    lt_lock_release(sh->mu);
+    for (i = 0; i < sh->iters; i++) {
+        k = (int)(t_rand(&seed) % T_PARK_LOCKS);
+        switch (p->index % 3) {
+        case 0: timeout = -1; break;
+        case 1: timeout = 50 + (int64_t)(t_rand(&seed) % 400); break;
+        default: timeout = t_rand(&seed) % 4 == 0 ? 0 : 2000; break;
+        }
+        rc = lt_lock_acquire(sh->locks[k], timeout, LT_WAIT_INTR);
+        if (rc == LT_TIMEDOUT) {
+            p->timeouts++;
+            continue;
+        }
+        if (rc == LT_INTR) {
+            p->interrupts++;
+            continue;
+        }
+        if (rc != LT_OK) {
+            p->errors++;
+            continue;
+        }
+        if (sh->inside[k]++ != 0)
+            p->errors++;
+        sh->counts[k]++;
+        p->taken++;
+        /* Now and then hold it past LT_HANDOFF_US, so releases hand off. */
+        hold = t_rand(&seed) % 16 == 0;
+        if (hold)
+            t_sleep_us(LT_HANDOFF_US + 200);
+        sh->inside[k]--;
+        if (lt_lock_release(sh->locks[k]) != LT_OK)
+            p->errors++;
+    }
+    t_latch_count_down(&sh->done);
+}
+
+static void t_park_interrupter(void *arg)
+{
+    struct t_park_shared *sh = arg;
+    unsigned seed = 99u;
+    uint64_t who;
+    int stop = 0;
+
+    while (!stop) {
+        t_sleep_us(100 + t_rand(&seed) % 300);
+        CHECK_RC(lt_lock_acquire(sh->mu, T_LONG, 0), LT_OK);
+        who = sh->idents[t_rand(&seed) % T_PARK_THREADS];
+        stop = sh->stop;
+        lt_lock_release(sh->mu);
+        if (who != 0) {
+            int rc = lt_thread_interrupt(who);
+
+            CHECK(rc == LT_OK || rc == LT_ESRCH); /* it may have ended */
+        }
+    }
+    t_latch_count_down(&sh->interrupter);
+}
+
+static void test_park_shared_bucket(void)
+{
+    static struct t_park_shared sh;
+    static struct t_parker who[T_PARK_THREADS];
+    static lt_lock_t pool[4096];
+    size_t bucket = lt__park_bucket_of(&pool[0]);
+    long taken = 0, timeouts = 0, interrupts = 0, errors = 0, counted = 0;
+    int i, n = 0, started = 0;
+    int64_t t0 = lt_monotonic_us();
+
+    for (i = 0; i < 4096 && n < T_PARK_LOCKS; i++)
+        if (lt__park_bucket_of(&pool[i]) == bucket)
+            sh.locks[n++] = &pool[i];
+    CHECK(n == T_PARK_LOCKS);
+    if (n != T_PARK_LOCKS)
+        return;
+    for (i = 0; i < T_PARK_LOCKS; i++) {
+        CHECK_RC(lt_lock_init(sh.locks[i]), LT_OK);
+        sh.counts[i] = 0;
+        sh.inside[i] = 0;
+    }
+    sh.mu = t_new_lock();
+    sh.stop = 0;
+    sh.iters = t_scale(4000, 40);
+    t_latch_init(&sh.done, T_PARK_THREADS);
+    t_latch_init(&sh.interrupter, 1);
+    for (i = 0; i < T_PARK_THREADS; i++) {
+        sh.idents[i] = 0;
+        who[i].sh = &sh;
+        who[i].index = i;
+        who[i].taken = who[i].timeouts = who[i].interrupts = who[i].errors = 0;
+        started += lt_thread_start(t_park_fn, &who[i], NULL) == LT_OK;
+    }
+    CHECK(started == T_PARK_THREADS);
+    CHECK_RC(lt_thread_start(t_park_interrupter, &sh, NULL), LT_OK);
+    if (started != T_PARK_THREADS)
+        return; /* the latch can never open: leak it */
+    if (!t_latch_wait(&sh.done, 120 * T_SEC)) {
+        t_fail(__FILE__, __LINE__, "a waiter never came back: a lost wakeup");
+        return;
+    }
+    CHECK_RC(lt_lock_acquire(sh.mu, T_LONG, 0), LT_OK);
+    sh.stop = 1;
+    lt_lock_release(sh.mu);
+    if (!t_latch_wait(&sh.interrupter, T_LONG)) {
+        t_fail(__FILE__, __LINE__, "the interrupter never stopped");
+        return;
+    }
+    for (i = 0; i < T_PARK_THREADS; i++) {
+        taken += who[i].taken;
+        timeouts += who[i].timeouts;
+        interrupts += who[i].interrupts;
+        errors += who[i].errors;
+    }
+    for (i = 0; i < T_PARK_LOCKS; i++) {
+        counted += sh.counts[i];
+        CHECK(lt_lock_locked(sh.locks[i]) == 0);
+    }
+    CHECK(errors == 0);
+    CHECK(counted == taken);
+    CHECK(taken + timeouts + interrupts == (long)T_PARK_THREADS * sh.iters);
+    printf("    %d locks in bucket %lu, %d threads: %ld taken, %ld timed out, "
+           "%ld interrupted in %lld ms\n", T_PARK_LOCKS, (unsigned long)bucket,
+           T_PARK_THREADS, taken, timeouts, interrupts,
+           (long long)(lt_monotonic_us() - t0) / 1000);
+    t_latch_free(&sh.done);
+    t_latch_free(&sh.interrupter);
+    lt_lock_free(sh.mu);
+}
+
+/* A thread that releases and re-takes a lock in a tight loop cannot starve
+ * a waiter: once the waiter has waited LT_HANDOFF_US, a release hands the
+ * lock to it.  Without the handoff the waiter, woken, finds the lock taken
+ * again almost every time. */
+struct t_barger {
+    lt_lock_t lock;
+    int stop; /* guarded by lock */
+    long rounds;
+    struct t_latch done;
+};
+
+static void t_barge(void *arg)
+{
+    struct t_barger *b = arg;
+    int stop = 0;
+    int64_t until;
+
+    while (!stop) {
+        CHECK_RC(lt_lock_acquire(&b->lock, T_LONG, 0), LT_OK);
+        /* Held for 20 us, let go for an instant: a woken waiter comes too
+         * late to find it free. */
+        until = lt_monotonic_us() + 20;
+        while (lt_monotonic_us() < until)
+            b->rounds++;
+        stop = b->stop;
+        lt_lock_release(&b->lock);
+    }
+    t_latch_count_down(&b->done);
+}
+
+static void test_handoff_ends_starvation(void)
+{
+    static struct t_barger b;
+    int64_t worst = 0, waited, t0;
+    /* Under valgrind (LT_TEST_QUICK) threads take turns of a time slice
+     * each, which a woken waiter may wait for: 101 ms seen on a full DRD
+     * run, and each try takes ~2 s there. */
+    int i, tries = t_quick ? 5 : 20;
+    int64_t bound = t_quick ? 1000000 : 100000;
+
+    lt_lock_init(&b.lock);
+    b.stop = 0;
+    b.rounds = 0;
+    t_latch_init(&b.done, 1);
+    if (lt_thread_start(t_barge, &b, NULL) != LT_OK) {
+        t_fail(__FILE__, __LINE__, "cannot start the barger");
+        return;
+    }
+    for (i = 0; i < tries; i++) {
+        t_sleep_us(1000);
+        t0 = lt_monotonic_us();
+        CHECK_RC(lt_lock_acquire(&b.lock, T_LONG, 0), LT_OK);
+        waited = lt_monotonic_us() - t0;
+        if (waited > worst)
+            worst = waited;
+        if (i == tries - 1)
+            b.stop = 1;
+        lt_lock_release(&b.lock);
+    }
+    CHECK(t_latch_wait(&b.done, T_LONG));
+    printf("    %d acquires against a barging thread: the longest waited %lld us\n", tries,
+           (long long)worst);
+    /* The handoff comes after LT_HANDOFF_US; the rest is being scheduled. */
+    CHECK(worst < bound);
+    t_latch_free(&b.done);
+}
+
+/* ---- the contention hook ------------------------------------------------------ */
+
+/* What the hook saw of the locks a test names; the rest (the harness's own
+ * waits) only counted.  Atomics: the hook runs in any thread. */
+struct t_seen {
+    const void *watched[2];
+    int waited[2], woke[2], handed[2];
+    int status[2];
+    uint64_t waiter[2], woke_other[2], woke_by[2];
+    int64_t waited_us[2], woke_us[2];
+    int others;     /* events of other locks ... */
+    int others_mine; /* ... of them, told by the thread me */
+    uint64_t me;
+};
+
+static struct t_seen t_seen;
+
+static void t_hook(const lt_contention_t *e, void *arg)
+{
+    struct t_seen *seen = arg;
+    int i;
+
+    for (i = 0; i < 2; i++)
+        if (e->lock == seen->watched[i])
+            break;
+    if (i == 2) {
+        __atomic_fetch_add(&seen->others, 1, __ATOMIC_RELAXED);
+        if (e->thread == seen->me)
+            __atomic_fetch_add(&seen->others_mine, 1, __ATOMIC_RELAXED);
+        return;
+    }
+    if (e->event == LT_CONTENTION_WAITED) {
+        CHECK(e->other == 0);
+        __atomic_store_n(&seen->status[i], e->status, __ATOMIC_RELAXED);
+        __atomic_store_n(&seen->waiter[i], e->thread, __ATOMIC_RELAXED);
+        __atomic_store_n(&seen->waited_us[i], e->waited_us, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&seen->waited[i], 1, __ATOMIC_RELEASE);
+    } else {
+        CHECK_RC(e->event, LT_CONTENTION_WOKE);
+        __atomic_store_n(&seen->woke_other[i], e->other, __ATOMIC_RELAXED);
+        __atomic_store_n(&seen->woke_by[i], e->thread, __ATOMIC_RELAXED);
+        __atomic_store_n(&seen->woke_us[i], e->waited_us, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&seen->handed[i], e->handed, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&seen->woke[i], 1, __ATOMIC_RELEASE);
+    }
+}
+
+static int t_seen_count(const int *n)
+{
+    return __atomic_load_n(n, __ATOMIC_ACQUIRE);
+}
+
+struct t_hook_waiter {
+    lt_lock_t *lock;
+    lt_rlock_t *rlock;
+    uint64_t ident;
+    int64_t measured_us; /* the wait, as the thread timed it */
+    int rc;
+    struct t_latch done;
+};
+
+static void t_hook_wait_once(void *arg)
+{
+    struct t_hook_waiter *c = arg;
+    int64_t t0 = lt_monotonic_us();
+
+    c->ident = lt_get_ident();
+    c->rc = c->lock != NULL ? lt_lock_acquire(c->lock, T_LONG, 0)
+                            : lt_rlock_acquire(c->rlock, T_LONG, 0);
+    c->measured_us = lt_monotonic_us() - t0;
+    if (c->rc == LT_OK)
+        (void)(c->lock != NULL ? lt_lock_release(c->lock) : lt_rlock_release(c->rlock));
+    t_latch_count_down(&c->done);
+}
+
+/* Starts a thread that waits for lock (or rlock), held by the caller, and
+ * returns once it is queued (lt_waits: the test's threads use LT_WAIT_INTR
+ * only where they say so, so it waits here a while instead). */
+static int t_hook_wait_start(struct t_hook_waiter *c, lt_lock_t *lock, lt_rlock_t *rlock)
+{
+    c->lock = lock;
+    c->rlock = rlock;
+    c->rc = 99;
+    t_latch_init(&c->done, 1);
+    if (lt_thread_start(t_hook_wait_once, c, NULL) != LT_OK) {
+        t_fail(__FILE__, __LINE__, "cannot start the contending thread");
+        t_latch_free(&c->done);
+        return 0;
+    }
+    t_sleep_us(20000);
+    return 1;
+}
+
+static void t_spin_fn(void *arg)
+{
+    int64_t until = lt_monotonic_us() + *(int64_t *)arg;
+
+    while (lt_monotonic_us() < until)
+        ;
+}
+
+/* The hook is called once per contended wait and once per release that
+ * woke a waiter, with the right lock, threads and times; never for an
+ * uncontended acquire, a try, or a join; not once removed. */
+static void test_contention_hook(void)
+{
+    struct t_hook_waiter c;
+    lt_lock_t lock = LT_LOCK_INIT;
+    lt_rlock_t rlock = LT_RLOCK_INIT;
+    lt_thread_t *h;
+    int64_t spin_us = 20000, t0;
+    int i, rounds = t_scale(10, 3), before;
+
+    memset(&t_seen, 0, sizeof t_seen);
+    t_seen.watched[0] = &lock;
+    t_seen.watched[1] = &rlock;
+    t_seen.me = lt_get_ident();
+    lt_contention_hook(t_hook, &t_seen);
+
+    for (i = 0; i < rounds; i++) {
+        CHECK_RC(lt_lock_acquire(&lock, 0, 0), LT_OK);
+        if (!t_hook_wait_start(&c, &lock, NULL))
+            break;
+        CHECK_RC(lt_lock_release(&lock), LT_OK);
+        CHECK(t_latch_wait(&c.done, T_LONG));
+        t_latch_free(&c.done);
+        CHECK_RC(c.rc, LT_OK);
+        CHECK_RC(t_seen_count(&t_seen.waited[0]), i + 1);
+        CHECK_RC(t_seen_count(&t_seen.woke[0]), i + 1);
+        CHECK(t_seen.waiter[0] == c.ident && t_seen.status[0] == LT_OK);
+        CHECK(t_seen.woke_by[0] == lt_get_ident() && t_seen.woke_other[0] == c.ident);
+        /* Slept at least most of the 20 ms, never more than it measured. */
+        CHECK(t_seen.waited_us[0] >= 10000 && t_seen.waited_us[0] <= c.measured_us);
+        /* The releaser reads the clock after the wake: the waiter may have
+         * told its hook first. */
+        CHECK(t_seen.woke_us[0] >= 10000 && t_seen.woke_us[0] < T_LONG);
+    }
+    /* It had waited over LT_HANDOFF_US: lt_lock_release() handed it over. */
+    CHECK_RC(t_seen_count(&t_seen.handed[0]), rounds);
+
+    /* Uncontended pairs and a try on a held lock: nothing. */
+    for (i = 0; i < 1000; i++) {
+        CHECK_RC(lt_lock_acquire(&lock, -1, 0), LT_OK);
+        CHECK_RC(lt_lock_acquire(&lock, 0, 0), LT_TIMEDOUT);
+        CHECK_RC(lt_lock_release(&lock), LT_OK);
+        CHECK_RC(lt_rlock_acquire(&rlock, -1, 0), LT_OK);
+        CHECK_RC(lt_rlock_release(&rlock), LT_OK);
+    }
+    CHECK_RC(t_seen_count(&t_seen.waited[0]), rounds);
+    CHECK_RC(t_seen_count(&t_seen.waited[1]), 0);
+
+    /* A timed wait that times out is a wait too. */
+    CHECK_RC(lt_lock_acquire(&lock, 0, 0), LT_OK);
+    t0 = lt_monotonic_us();
+    CHECK_RC(lt_lock_acquire(&lock, 5000, 0), LT_TIMEDOUT);
+    CHECK_RC(t_seen_count(&t_seen.waited[0]), rounds + 1);
+    CHECK_RC(t_seen.status[0], LT_TIMEDOUT);
+    CHECK(t_seen.waited_us[0] <= lt_monotonic_us() - t0);
+    CHECK_RC(lt_lock_release(&lock), LT_OK);
+    CHECK_RC(t_seen_count(&t_seen.woke[0]), rounds); /* no one to wake */
+
+    /* A recursive lock is named as itself, not as its inner lock. */
+    CHECK_RC(lt_rlock_acquire(&rlock, -1, 0), LT_OK);
+    CHECK_RC(lt_rlock_acquire(&rlock, -1, 0), LT_OK);
+    if (t_hook_wait_start(&c, NULL, &rlock)) {
+        CHECK_RC(lt_rlock_release(&rlock), LT_OK);
+        CHECK_RC(t_seen_count(&t_seen.woke[1]), 0); /* still held once */
+        CHECK_RC(lt_rlock_release(&rlock), LT_OK);
+        CHECK(t_latch_wait(&c.done, T_LONG));
+        t_latch_free(&c.done);
+        CHECK_RC(c.rc, LT_OK);
+        CHECK_RC(t_seen_count(&t_seen.waited[1]), 1);
+        CHECK_RC(t_seen_count(&t_seen.woke[1]), 1);
+        CHECK(t_seen.waiter[1] == c.ident && t_seen.woke_other[1] == c.ident);
+    }
+
+    /* A join waits on a lock inside the library: not contention.  (Only
+     * this thread's events: a thread that ended a test above may still be
+     * telling the hook of its last release.) */
+    before = __atomic_load_n(&t_seen.others_mine, __ATOMIC_ACQUIRE);
+    if (lt_thread_start_joinable(t_spin_fn, &spin_us, &h, NULL) == LT_OK) {
+        CHECK_RC(lt_thread_join(h, T_LONG, 0), LT_OK);
+        lt_thread_free(h);
+        CHECK_RC(__atomic_load_n(&t_seen.others_mine, __ATOMIC_ACQUIRE), before);
+    } else {
+        t_fail(__FILE__, __LINE__, "cannot start the joinable thread");
+    }
+
+    /* Removed: nothing more. */
+    lt_contention_hook(NULL, NULL);
+    CHECK_RC(lt_lock_acquire(&lock, 0, 0), LT_OK);
+    if (t_hook_wait_start(&c, &lock, NULL)) {
+        CHECK_RC(lt_lock_release(&lock), LT_OK);
+        CHECK(t_latch_wait(&c.done, T_LONG));
+        t_latch_free(&c.done);
+    }
+    CHECK_RC(t_seen_count(&t_seen.waited[0]), rounds + 1);
+    CHECK_RC(t_seen_count(&t_seen.woke[0]), rounds);
+    printf("    %d contended waits and wakes seen, each once; last wait %lld us\n", rounds,
+           (long long)t_seen.waited_us[0]);
+}
+
 /* ---- driver ------------------------------------------------------------------- */
 
 static const struct t_test t_tests[] = {
@@ -2779,6 +3277,10 @@ static const struct t_test t_tests[] = {
     {"interrupt_thread_by_ident", test_interrupt_thread_by_ident},
     {"interrupt_races_release", test_interrupt_races_release},
     {"parked_token_handoff", test_parked_token_handoff},
+    {"locks_in_callers_memory", test_locks_in_callers_memory},
+    {"park_shared_bucket", test_park_shared_bucket},
+    {"handoff_ends_starvation", test_handoff_ends_starvation},
+    {"contention_hook", test_contention_hook},
     /* Closes the gate for the rest of the process: keep it last. */
     {"threads_close_from_starting_thread", test_threads_close_from_starting_thread},
 };

@@ -348,11 +348,29 @@ static void t_flag_thread(void *arg)
     t_latch_count_down(arg);
 }
 
+struct t_child_waiter {
+    lt_lock_t *lock;
+    struct t_latch took;
+    int rc;
+};
+
+static void t_child_wait_thread(void *arg)
+{
+    struct t_child_waiter *cw = arg;
+
+    lt_thread_started(); /* lt_threads_close() below waits for no start-up */
+    cw->rc = lt_lock_acquire(cw->lock, T_LONG, 0);
+    if (cw->rc == LT_OK)
+        lt_lock_release(cw->lock);
+    t_latch_count_down(&cw->took);
+}
+
 static int t_child_after_fork(void *arg)
 {
     struct t_fork_info *info = arg;
     lt_lock_t *lock = info->h->lock;
     struct t_latch ran;
+    static struct t_child_waiter cw;
 
     /* Held by a thread that does not exist here. */
     CHECK(lt_lock_locked(lock) == 1);
@@ -379,6 +397,18 @@ static int t_child_after_fork(void *arg)
     t_latch_init(&ran, 1);
     CHECK_RC(lt_thread_start(t_flag_thread, &ran, NULL), LT_OK);
     CHECK(t_latch_wait(&ran, T_LONG));
+
+    /* The parking lot was emptied at the fork (the parent's waiter was
+     * queued on this lock): a child's thread parks on it and is woken. */
+    CHECK_RC(lt_lock_acquire(lock, 0, 0), LT_OK);
+    cw.lock = lock;
+    cw.rc = 99;
+    t_latch_init(&cw.took, 1);
+    CHECK_RC(lt_thread_start(t_child_wait_thread, &cw, NULL), LT_OK);
+    t_sleep_us(20 * T_MS);
+    CHECK_RC(lt_lock_release(lock), LT_OK);
+    CHECK(t_latch_wait(&cw.took, T_LONG));
+    CHECK_RC(cw.rc, LT_OK);
     CHECK_RC(lt_threads_close(0), LT_OK);
     return 0;
 }
