@@ -63,8 +63,8 @@ static void ltpy_thread_end(ltpy_end_t *end)
 {
     if (end == NULL)
         return;
-    lt_lock_release(end->sentinel);
-    lt_lock_release(end->finished);
+    lt_lock_release_unhanded(end->sentinel);
+    lt_lock_release_unhanded(end->finished);
 }
 
 #ifdef PYPY_VERSION

@@ -35,8 +35,6 @@ enum {
     LTPY_T_RLOCK,  /* lt_rlock_t * */
     LTPY_T_THREAD, /* lt_thread_t * */
     LTPY_T_WAITS,  /* lt_wait_info_t[] */
-    LTPY_T_LOCKP,  /* lt_lock_t ** (lt_lock_new's out-parameter) */
-    LTPY_T_RLOCKP, /* lt_rlock_t ** */
     LTPY_KEPT_NTYPES
 };
 
@@ -47,23 +45,30 @@ static Py_ssize_t ltpy_kept_data_at = -1;
 static PyObject *ltpy_kept_cdata_type;
 static PyObject *ltpy_kept_ctypes[LTPY_KEPT_NTYPES];
 
+/* A lock's cdata is of a subtype (cffi's owning cdata, from ffi.new()):
+ * the last subtype that passed the check, so that the next call compares
+ * one pointer instead of walking the type's MRO.  Only ever a cdata type,
+ * which lives as long as the process. */
+static PyTypeObject *ltpy_kept_seen_type;
+
 static void *ltpy_kept_ptr(PyObject *o, int ctype)
 {
     char *base = (char *)(void *)o;
+    PyTypeObject *tp = Py_TYPE(o);
 
-    if (!PyObject_TypeCheck(o, (PyTypeObject *)ltpy_kept_cdata_type) ||
+    if ((tp != ltpy_kept_seen_type &&
+         !PyObject_TypeCheck(o, (PyTypeObject *)ltpy_kept_cdata_type)) ||
         *(PyObject **)(void *)(base + ltpy_kept_ctype_at) != ltpy_kept_ctypes[ctype]) {
         PyErr_SetString(PyExc_TypeError, "lowthread: not the C object this call takes");
         return NULL;
     }
+    ltpy_kept_seen_type = tp;
     return *(void **)(void *)(base + ltpy_kept_data_at);
 }
 
 #define LTPY_LOCK(o) ((lt_lock_t *)ltpy_kept_ptr((o), LTPY_T_LOCK))
 #define LTPY_RLOCK(o) ((lt_rlock_t *)ltpy_kept_ptr((o), LTPY_T_RLOCK))
 #define LTPY_THREAD(o) ((lt_thread_t *)ltpy_kept_ptr((o), LTPY_T_THREAD))
-#define LTPY_LOCKP(o) ((lt_lock_t **)ltpy_kept_ptr((o), LTPY_T_LOCKP))
-#define LTPY_RLOCKP(o) ((lt_rlock_t **)ltpy_kept_ptr((o), LTPY_T_RLOCKP))
 
 /* A join's attempt that never waits, as the locks' ltpy_lock_try. */
 static int ltpy_thread_try_join(lt_thread_t *thread)
@@ -83,39 +88,22 @@ static int ltpy_thread_try_join(lt_thread_t *thread)
         return to_py((as_type)call(p));                                    \
     }
 
-LTPY_KEPT_CALL(lock_release, LTPY_LOCK, lt_lock_release, PyLong_FromLong, long)
+LTPY_KEPT_CALL(lock_release, LTPY_LOCK, ltpy_lock_release, PyLong_FromLong, long)
 LTPY_KEPT_CALL(lock_locked, LTPY_LOCK, lt_lock_locked, PyLong_FromLong, long)
 LTPY_KEPT_CALL(lock_try, LTPY_LOCK, ltpy_lock_try, PyLong_FromLong, long)
 LTPY_KEPT_CALL(lock_untake, LTPY_LOCK, ltpy_lock_untake, PyLong_FromLong, long)
 LTPY_KEPT_CALL(lock_holder, LTPY_LOCK, lt_lock_holder, PyLong_FromUnsignedLongLong,
                unsigned long long)
-LTPY_KEPT_CALL(rlock_release, LTPY_RLOCK, lt_rlock_release, PyLong_FromLong, long)
+LTPY_KEPT_CALL(rlock_release, LTPY_RLOCK, ltpy_rlock_release, PyLong_FromLong, long)
 LTPY_KEPT_CALL(rlock_try, LTPY_RLOCK, ltpy_rlock_try, PyLong_FromLong, long)
 LTPY_KEPT_CALL(rlock_untake, LTPY_RLOCK, ltpy_rlock_untake, PyLong_FromLong, long)
 LTPY_KEPT_CALL(rlock_owner, LTPY_RLOCK, lt_rlock_owner, PyLong_FromUnsignedLongLong,
                unsigned long long)
 LTPY_KEPT_CALL(rlock_count, LTPY_RLOCK, lt_rlock_count, PyLong_FromUnsignedLong,
                unsigned long)
-LTPY_KEPT_CALL(lock_new, LTPY_LOCKP, lt_lock_new, PyLong_FromLong, long)
-LTPY_KEPT_CALL(rlock_new, LTPY_RLOCKP, lt_rlock_new, PyLong_FromLong, long)
 LTPY_KEPT_CALL(thread_is_done, LTPY_THREAD, lt_thread_is_done, PyLong_FromLong, long)
 LTPY_KEPT_CALL(rlock_recursion, LTPY_RLOCK, lt_rlock_recursion, PyLong_FromUnsignedLong,
                unsigned long)
-
-/* Freeing a lock, which waits for nothing. */
-#define LTPY_KEPT_FREE(name, get, call)                                    \
-    static PyObject *ltpy_kept_##name(PyObject *self, PyObject *o)         \
-    {                                                                      \
-        void *p = get(o);                                                  \
-        (void)self;                                                        \
-        if (p == NULL)                                                     \
-            return NULL;                                                   \
-        call(p);                                                           \
-        Py_RETURN_NONE;                                                    \
-    }
-
-LTPY_KEPT_FREE(lock_free, LTPY_LOCK, lt_lock_free)
-LTPY_KEPT_FREE(rlock_free, LTPY_RLOCK, lt_rlock_free)
 
 /* The untimed waits, (lock): a try with the GIL, then the wait without it. */
 #define LTPY_KEPT_WAIT(name, get, try_once, wait)                          \
@@ -185,17 +173,21 @@ static PyObject *ltpy_kept_waits(PyObject *self, PyObject *args)
 
 /* (count, owner) of an owned RLock, which it releases; None if the calling
  * thread does not own it (lt_rlock_release_save's two out-parameters,
- * without two ffi.new). */
+ * without two ffi.new); (count, owner, LTPY_NOTED) for a noted release. */
 static PyObject *ltpy_kept_rlock_release_save(PyObject *self, PyObject *o)
 {
     lt_rlock_t *rlock = LTPY_RLOCK(o);
     unsigned long count;
     uint64_t owner;
+    int rc;
 
     (void)self;
     if (rlock == NULL)
         return NULL;
-    if (lt_rlock_release_save(rlock, &count, &owner) != LT_OK)
+    rc = ltpy_rlock_release_save(rlock, &count, &owner);
+    if (rc == LTPY_NOTED)
+        return Py_BuildValue("(kKi)", count, (unsigned long long)owner, rc);
+    if (rc != LT_OK)
         Py_RETURN_NONE;
     return Py_BuildValue("(kK)", count, (unsigned long long)owner);
 }
@@ -216,7 +208,7 @@ static PyObject *ltpy_kept_rlock_acquire_restore(PyObject *self, PyObject *args)
     rc = lt_rlock_try_restore(rlock, count, (uint64_t)owner);
     if (rc == LT_TIMEDOUT) {
         Py_BEGIN_ALLOW_THREADS
-        rc = lt_rlock_acquire_restore(rlock, count, (uint64_t)owner);
+        rc = ltpy_rlock_acquire_restore(rlock, count, (uint64_t)owner);
         Py_END_ALLOW_THREADS
     }
     return PyLong_FromLong(rc);
@@ -243,11 +235,70 @@ static PyObject *ltpy_kept_forget(PyObject *self, PyObject *unused)
     Py_RETURN_NONE;
 }
 
+/* ltpy_noted_take() as a tuple (event, status, waited_us, other, handed). */
+static PyObject *ltpy_kept_noted(PyObject *self, PyObject *unused)
+{
+    int64_t out[5];
+
+    (void)self;
+    (void)unused;
+    ltpy_noted_take(out);
+    return Py_BuildValue("(iiLKi)", (int)out[0], (int)out[1], (long long)out[2],
+                         (unsigned long long)out[3], (int)out[4]);
+}
+
 static PyObject *ltpy_kept_monotonic_us(PyObject *self, PyObject *unused)
 {
     (void)self;
     (void)unused;
     return PyLong_FromLongLong((long long)lt_monotonic_us());
+}
+
+/* A lock class's __new__, made by maker(): its bound tuple is (cls, the _lk
+ * name, new, (ctype,), general).  cls() with no argument makes the instance
+ * and, in its _lk slot, the cdata new(ctype) (ffi.new: the C lock in the
+ * object's own memory), without a Python frame; every other call (a
+ * subclass, arguments) is general(cls, *args, **kwargs)'s, which checks the
+ * arguments and is the constructor where _kept is not used. */
+static PyObject *ltpy_kept_make(PyObject *bound, PyObject *args, PyObject *kwds)
+{
+    PyObject *cls = PyTuple_GetItem(bound, 0), *obj, *lk;
+
+    if (PyTuple_Size(args) != 1 || PyTuple_GetItem(args, 0) != cls ||
+        (kwds != NULL && PyDict_Size(kwds) != 0))
+        return PyObject_Call(PyTuple_GetItem(bound, 4), args, kwds);
+    obj = PyType_GenericAlloc((PyTypeObject *)cls, 0);
+    if (obj == NULL)
+        return NULL;
+    lk = PyObject_Call(PyTuple_GetItem(bound, 2), PyTuple_GetItem(bound, 3), NULL);
+    if (lk == NULL || PyObject_SetAttr(obj, PyTuple_GetItem(bound, 1), lk) < 0) {
+        Py_XDECREF(lk);
+        Py_DECREF(obj);
+        return NULL;
+    }
+    Py_DECREF(lk);
+    return obj;
+}
+
+static PyMethodDef ltpy_kept_make_def = {
+    "__new__", (PyCFunction)(void (*)(void))ltpy_kept_make, METH_VARARGS | METH_KEYWORDS, NULL
+};
+
+/* maker(cls, new, ctype, general): the __new__ above for cls. */
+static PyObject *ltpy_kept_maker(PyObject *self, PyObject *args)
+{
+    PyObject *cls, *new, *ctype, *general, *bound, *made;
+
+    (void)self;
+    if (!PyArg_ParseTuple(args, "O!OOO", &PyType_Type, &cls, &new, &ctype, &general))
+        return NULL;
+    bound = Py_BuildValue("(ONO(O)O)", cls, PyUnicode_InternFromString("_lk"), new, ctype,
+                          general);
+    if (bound == NULL)
+        return NULL;
+    made = PyCFunction_NewEx(&ltpy_kept_make_def, bound, NULL);
+    Py_DECREF(bound);
+    return made;
 }
 
 /* (probe, value, ctype, ctypes): probe is a cdata of C type ctype whose
@@ -294,10 +345,7 @@ static PyObject *ltpy_kept_locate(PyObject *self, PyObject *args)
 
 static PyMethodDef ltpy_kept_calls[] = {
     {"locate", ltpy_kept_locate, METH_VARARGS, NULL},
-    {"lock_new", ltpy_kept_lock_new, METH_O, NULL},
-    {"lock_free", ltpy_kept_lock_free, METH_O, NULL},
-    {"rlock_new", ltpy_kept_rlock_new, METH_O, NULL},
-    {"rlock_free", ltpy_kept_rlock_free, METH_O, NULL},
+    {"maker", ltpy_kept_maker, METH_VARARGS, NULL},
     {"lock_release", ltpy_kept_lock_release, METH_O, NULL},
     {"lock_locked", ltpy_kept_lock_locked, METH_O, NULL},
     {"lock_try", ltpy_kept_lock_try, METH_O, NULL},
@@ -323,6 +371,7 @@ static PyMethodDef ltpy_kept_calls[] = {
     {"get_native_id", ltpy_kept_get_native_id, METH_NOARGS, NULL},
     {"forget", ltpy_kept_forget, METH_NOARGS, NULL},
     {"monotonic_us", ltpy_kept_monotonic_us, METH_NOARGS, NULL},
+    {"noted", ltpy_kept_noted, METH_NOARGS, NULL},
     {NULL, NULL, 0, NULL}
 };
 

@@ -14,8 +14,7 @@ import sys
 from ._lowthread import ffi, lib
 
 # The C types the calls of _kept take, in lt_py_kept.h's order.
-_TAKEN = ("lt_lock_t *", "lt_rlock_t *", "lt_thread_t *", "lt_wait_info_t[]",
-          "lt_lock_t * *", "lt_rlock_t * *")
+_TAKEN = ("lt_lock_t *", "lt_rlock_t *", "lt_thread_t *", "lt_wait_info_t[]")
 
 
 def _kept():
@@ -43,17 +42,23 @@ def _waits(out, size):
 def _release_save(rlock):
     count = ffi.new("unsigned long *")
     owner = ffi.new("uint64_t *")
-    if lib.lt_rlock_release_save(rlock, count, owner):
+    rc = lib.ltpy_rlock_release_save(rlock, count, owner)
+    if rc == lib.LTPY_NOTED:
+        return (count[0], owner[0], rc)
+    if rc:
         return None
     return (count[0], owner[0])
 
 
+def _noted():
+    out = ffi.new("int64_t[5]")
+    lib.ltpy_noted_take(out)
+    return tuple(out)
+
+
 _KEPT = _kept()
 if _KEPT is not None:
-    lock_new = _KEPT.lock_new
-    lock_free = _KEPT.lock_free
-    rlock_new = _KEPT.rlock_new
-    rlock_free = _KEPT.rlock_free
+    maker = _KEPT.maker
     lock_release = _KEPT.lock_release
     lock_locked = _KEPT.lock_locked
     lock_try = _KEPT.lock_try
@@ -79,19 +84,17 @@ if _KEPT is not None:
     get_native_id = _KEPT.get_native_id
     forget = _KEPT.forget
     monotonic_us = _KEPT.monotonic_us
+    noted = _KEPT.noted
 else:
-    lock_new = lib.lt_lock_new
-    lock_free = lib.lt_lock_free
-    rlock_new = lib.lt_rlock_new
-    rlock_free = lib.lt_rlock_free
-    lock_release = lib.lt_lock_release
+    maker = None
+    lock_release = lib.ltpy_lock_release
     lock_locked = lib.lt_lock_locked
     lock_try = lib.ltpy_lock_try
     lock_wait = lib.ltpy_lock_wait
     lock_acquire = lib.ltpy_lock_acquire
     lock_untake = lib.ltpy_lock_untake
     lock_holder = lib.lt_lock_holder
-    rlock_release = lib.lt_rlock_release
+    rlock_release = lib.ltpy_rlock_release
     rlock_try = lib.ltpy_rlock_try
     rlock_wait = lib.ltpy_rlock_wait
     rlock_acquire = lib.ltpy_rlock_acquire
@@ -100,7 +103,7 @@ else:
     rlock_count = lib.lt_rlock_count
     rlock_recursion = lib.lt_rlock_recursion
     rlock_release_save = _release_save
-    rlock_acquire_restore = lib.lt_rlock_acquire_restore
+    rlock_acquire_restore = lib.ltpy_rlock_acquire_restore
     thread_is_done = lib.lt_thread_is_done
     thread_join = lib.lt_thread_join
     waits = _waits
@@ -109,3 +112,4 @@ else:
     get_native_id = lib.lt_get_native_id
     forget = lib.ltpy_forget
     monotonic_us = lib.lt_monotonic_us
+    noted = _noted

@@ -64,15 +64,6 @@ def start_failed(rc):
     raise RuntimeError("can't start new thread")
 
 
-def new_c(new, handle_type):
-    """The handle that the C core's new(&handle) makes, or its error raised."""
-    out = ffi.new(f"{handle_type} *")
-    rc = new(out)
-    if rc:
-        check(rc)
-    return out[0]
-
-
 def not_locked():
     """lt_lock_release failed: the lock was not locked (LT_ENOTLOCKED)."""
     raise RuntimeError("release unlocked lock")

@@ -1,7 +1,7 @@
 """Joinable threads: CPython 3.13's start_joinable_thread() and _ThreadHandle.
 
-A handle owns a C thread handle (freed with it, see _reclaim; a thread never
-joined is detached then).  A handle made by _make_thread_handle() has no OS thread of
+A handle owns a C thread handle (freed after it, see _freed_after; a thread
+never joined is detached then).  A handle made by _make_thread_handle() has no OS thread of
 its own: its end is what _set_done() says, kept as a held lock.
 """
 
@@ -10,11 +10,44 @@ import sys
 import weakref
 from typing import Any
 
-from . import _calls, _core, _reclaim, _threads, _wait
+from . import _calls, _core, _threads, _wait
 from ._lock import lock
 from ._lowthread import ffi, lib
 
 _THREAD_OUT_T = ffi.typeof("lt_thread_t **")
+_PYPY = sys.implementation.name == "pypy"
+# CPython: the C handles waiting for their cdata to die, by the weak
+# reference that tells (see _freed_after).
+_freeing: "dict[weakref.ref, Any]" = {}
+
+
+def _freed_after(c, _freeing=_freeing, _ref=weakref.ref, _cast=ffi.cast,
+                 _typeof=ffi.typeof, _free=lib.lt_thread_free):
+    """The cdata to keep for the C thread handle c points to: one whose death
+    frees it.
+
+    Not a __del__ of the handle, and on CPython not ffi.gc(): in a garbage
+    cycle CPython's collector runs every finalizer of the garbage (ffi.gc()'s
+    included) before it deallocates any, in no set order, so the C handle
+    would be freed before a __del__ of the same garbage that still joins
+    it.  A plain pointer cdata is not tracked by the collector: it dies by
+    reference counting alone, when its _ThreadHandle is deallocated, after
+    every finalizer that could reach it, and a weak reference's callback
+    frees the C handle then (docs/behaviour.md §20).  Defaults, not
+    globals: a handle may die at exit, once this module's globals are
+    cleared.  PyPy keeps the objects a finalizer reaches alive until it has
+    run, so ffi.gc() is right there; its weak references' callbacks would
+    run only some time after a collection.
+    """
+    if _PYPY:
+        return ffi.gc(c, _free)
+
+    def free(ref, _pop=_freeing.pop, _free=_free):
+        _free(_pop(ref))
+    _freeing[_ref(c, free)] = _cast(_typeof(c), c)
+    return c
+
+
 # Non-daemon threads still running, joined by _shutdown().
 _non_daemon: set = set()
 # The "done" locks of the handles _make_thread_handle() made, with their
@@ -37,16 +70,6 @@ class _ThreadHandle:
 
     def __init_subclass__(cls, **kwargs):
         raise TypeError("type 'lowthread._ThreadHandle' is not an acceptable base type")
-
-    if _reclaim.IN_DEL:
-        # Defaults, not globals: see _reclaim.
-        def __del__(self, _free=_reclaim.free, _free_c=lib.lt_thread_free):
-            try:
-                thread = self._thread
-            except AttributeError:  # __init__ never ran
-                return
-            if thread is not None:
-                _free(thread, _free_c)
 
     @property
     def ident(self):
@@ -110,7 +133,7 @@ def start_joinable_thread(function, handle=None, daemon=True):
         handle._ident = _threads.start(
             function, (), {}, lambda fn, arg, ident: lib.lt_thread_start_joinable(fn, arg, out, ident),
             hold, None if daemon else lambda: _non_daemon.discard(handle))
-        handle._thread = out[0] if _reclaim.IN_DEL else ffi.gc(out[0], lib.lt_thread_free)
+        handle._thread = _freed_after(out[0])
         if not daemon:
             # Before the thread may end (it waits on hold): see at_end above.
             _non_daemon.add(handle)

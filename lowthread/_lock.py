@@ -1,27 +1,25 @@
-"""The lock type: a binary semaphore from the C core, freed with its object."""
+"""The lock type: a binary semaphore from the C core, in its object's memory.
+
+The C lock (16 bytes, lowthread.h) lives in a cdata of ffi.new(), zeroed,
+which is an unlocked lock (LT_LOCK_INIT): nothing to allocate in C, and
+nothing to free but that cdata's own memory, which goes with the last
+reference to it.  So no finalizer, and no ordering of finalizers in a
+garbage cycle, can find a freed lock: a finalizer that still reaches the
+lock object still holds the cdata (docs/behaviour.md §20).
+"""
 
 from typing import Any, Callable
 
-from . import _calls, _reclaim, _wait
-from ._core import check, new_c, not_locked
+from . import _calls, _wait
+from ._core import check, not_locked
 from ._lowthread import ffi, lib
 
 _release = _calls.lock_release
+_released = _wait.released
 _locked = _calls.lock_locked
-# What the C lock costs on the heap, so that PyPy's GC counts it.
-_C_LOCK_SIZE = lib.lt_lock_sizeof()
-# On CPython the lock object frees its C lock in __del__ and keeps a plain
-# pointer: a cdata from ffi.gc() costs 64 more bytes per lock and about 100
-# more instructions per call it is passed to.  PyPy collects objects with
-# __del__ more slowly than ffi.gc() cdata, and its calls do not care.
-_FREE_IN_DEL = _reclaim.IN_DEL
-
-
-def _new_c_lock():
-    """A new unlocked C lock: a plain pointer that lock.__del__ frees where
-    _FREE_IN_DEL, else a cdata that frees it when it dies."""
-    lk = new_c(_calls.lock_new, "lt_lock_t *")
-    return lk if _FREE_IN_DEL else ffi.gc(lk, lib.lt_lock_free, size=_C_LOCK_SIZE)
+_new = ffi.new
+_object_new = object.__new__
+_LOCK_T = ffi.typeof("lt_lock_t *")
 
 
 class lock:
@@ -44,23 +42,16 @@ class lock:
     __enter__: Callable[..., bool]
     acquire_lock: Callable[..., bool]
 
-    def __init__(self, *args, **kwargs):
-        if args:
-            raise TypeError(f"lock expected 0 arguments, got {len(args)}")
-        if kwargs:
-            raise TypeError("lock() takes no keyword arguments")
-        self._lk = _new_c_lock()
-
-    if _FREE_IN_DEL:
-        __del__ = _reclaim.lk_finalizer(_calls.lock_free)
+    # Made in __new__ (below), as RLock is; no __init__.
 
     def __init_subclass__(cls, **kwargs):
         raise TypeError("type 'lowthread.lock' is not an acceptable base type")
 
     def release(self):
         """Unlock the lock; any thread may do so.  RuntimeError if it is unlocked."""
-        if _release(self._lk):
-            not_locked()
+        rc = _release(self._lk)
+        if rc:
+            _released(self, rc, not_locked)
 
     def locked(self):
         """Return True if the lock is locked."""
@@ -73,8 +64,9 @@ class lock:
             check(rc)
 
     def __exit__(self, *exc_info):
-        if _release(self._lk):
-            not_locked()
+        rc = _release(self._lk)
+        if rc:
+            _released(self, rc, not_locked)
 
     # The obsolete spellings that code written for thread/_thread still uses.
     release_lock = release
@@ -87,6 +79,24 @@ class lock:
     def __reduce_ex__(self, protocol):
         raise TypeError("cannot pickle 'lowthread.lock' object")
 
+
+def _make(cls, *args, **kwargs):
+    """lock(): the object and its C lock, after CPython 3.13's argument rules."""
+    if args:
+        raise TypeError(f"lock expected 0 arguments, got {len(args)}")
+    if kwargs:
+        raise TypeError("lock() takes no keyword arguments")
+    self = _object_new(cls)
+    self._lk = _new(_LOCK_T)
+    return self
+
+
+# On CPython a builtin of _kept makes lock() without a Python frame (making
+# locks is threading's everyday work: one per Condition.wait()), and leaves
+# any call with arguments to _make.  With __new__ and no __init__,
+# object.__init__ lets the arguments pass.
+lock.__new__ = staticmethod(_make if _calls.maker is None  # type: ignore[assignment]
+                            else _calls.maker(lock, _new, _LOCK_T, _make))
 
 _wait.lock_methods(
     lock, _calls.lock_wait, _calls.lock_try, _wait.lock_acquire, _calls.lock_untake, """\

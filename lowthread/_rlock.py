@@ -4,11 +4,14 @@ the count beside its lock, so that every operation is one C call.
 
 from typing import Any, Callable
 
-from . import _calls, _reclaim, _wait
-from ._core import check, new_c, not_owner
+from . import _calls, _wait
+from ._core import check, not_owner
 from ._lowthread import ffi, lib
 
 _release = _calls.rlock_release
+_released = _wait.released
+_noted_wait = _wait.noted_wait
+NOTED = _wait.NOTED
 _recursion = _calls.rlock_recursion
 _owner = _calls.rlock_owner
 _count = _calls.rlock_count
@@ -17,16 +20,10 @@ _acquire_restore = _calls.rlock_acquire_restore
 # CPython keeps owner and count in C unsigned longs, as lt_rlock_t does.
 _ULONG_MASK = (1 << (8 * ffi.sizeof("unsigned long"))) - 1
 _HEAPTYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE
-# What the C lock costs on the heap, so that PyPy's GC counts it.
-_C_RLOCK_SIZE = lib.lt_rlock_sizeof()
-
-
-def _new_c_rlock():
-    """A new C rlock: a plain pointer that RLock.__del__ frees where
-    _reclaim.IN_DEL (as lock does, see _lock), else a cdata that frees it
-    when it dies."""
-    rl = new_c(_calls.rlock_new, "lt_rlock_t *")
-    return rl if _reclaim.IN_DEL else ffi.gc(rl, lib.lt_rlock_free, size=_C_RLOCK_SIZE)
+# The C lock lives in its object's own memory, as for lock (see _lock).
+_new = ffi.new
+_object_new = object.__new__
+_RLOCK_T = ffi.typeof("lt_rlock_t *")
 
 
 def _tp_name(cls):
@@ -79,32 +76,22 @@ class RLock:
     acquire: Callable[..., bool]
     __enter__: Callable[..., bool]
 
-    def __new__(cls, *args, **kwargs):
-        # Set up here, not in __init__, so that a subclass __init__ that does
-        # not call the base one still gets a working lock.
-        self = object.__new__(cls)
-        self._lk = _new_c_rlock()
-        return self
-
-    def __init__(self, *args, **kwargs):
-        pass
-
-    if _reclaim.IN_DEL:
-        # A subclass that defines __del__ must call this one, as with any
-        # Python class.
-        __del__ = _reclaim.lk_finalizer(_calls.rlock_free)
+    # Made in __new__ (below), not in __init__, so that a subclass __init__
+    # that does not call the base one still gets a working lock.
 
     def release(self):
         """Undo one acquire() by the owning thread; at the last one, unlock.
 
         RuntimeError if this thread does not own the lock.
         """
-        if _release(self._lk):
-            not_owner()
+        rc = _release(self._lk)
+        if rc:
+            _released(self, rc, not_owner)
 
     def __exit__(self, *exc_info):
-        if _release(self._lk):
-            not_owner()
+        rc = _release(self._lk)
+        if rc:
+            _released(self, rc, not_owner)
 
     def locked(self):
         """Return True if some thread holds the lock."""
@@ -123,6 +110,9 @@ class RLock:
         state = _release_save(self._lk)
         if state is None:
             not_owner()
+        if len(state) != 2:  # (count, owner, NOTED): see lt_py_kept.h
+            state = state[:2]
+            _released(self, NOTED, not_owner)
         return state
 
     def _acquire_restore(self, state, /):
@@ -135,7 +125,10 @@ class RLock:
         count, owner = _parse_state(state)
         rc = _acquire_restore(self._lk, count, owner)
         if rc:
-            check(rc)
+            if rc == NOTED:
+                rc = _noted_wait(self, True)
+            if rc:
+                check(rc)
 
     def _at_fork_reinit(self):
         """Make the lock a fresh unowned one, in a child process after fork()."""
@@ -152,6 +145,20 @@ class RLock:
     def __reduce_ex__(self, protocol):
         raise TypeError(f"cannot pickle '{_tp_name(type(self))}' object")
 
+
+def _make(cls, *args, **kwargs):
+    """RLock(): the object and its C lock; arguments are ignored, as the
+    native RLock ignores them (with __new__ and no __init__, object.__init__
+    lets them pass)."""
+    self = _object_new(cls)
+    self._lk = _new(_RLOCK_T)
+    return self
+
+
+# As for lock (see _lock): RLock() made by a builtin of _kept on CPython;
+# subclasses and calls with arguments by _make.
+RLock.__new__ = staticmethod(_make if _calls.maker is None  # type: ignore[assignment]
+                             else _calls.maker(RLock, _new, _RLOCK_T, _make))
 
 _wait.lock_methods(
     RLock, _calls.rlock_wait, _calls.rlock_try, _calls.rlock_acquire, _calls.rlock_untake, """\

@@ -27,6 +27,15 @@ OK = lib.LT_OK
 TIMEDOUT = lib.LT_TIMEDOUT
 INTR = lib.LT_INTR
 WAIT_INTR = lib.LT_WAIT_INTR
+# What a lock call returns, instead of its status, for a wait or a release
+# that the contention profile is to see (binding/lt_py.c).
+NOTED = lib.LTPY_NOTED
+_noted = _calls.noted
+
+# While the contention profile records, the object it records with
+# (_contention: waited(obj, status, us, restoring) and woke(obj, us, handed));
+# the lock code calls it only on LTPY_NOTED, so off costs nothing.
+profile: list = [None]
 
 lock_acquire = _calls.lock_acquire
 _lock_untake = _calls.lock_untake
@@ -97,11 +106,35 @@ def runs_signal_handlers():
         return True
 
 
-def acquire(lk, us, call=lock_acquire, untake=_lock_untake):
+def noted_wait(obj, restoring=False):
+    """The status of a wait that returned NOTED, once the profile (if it
+    still records) has seen it; obj: the lock object (None: not one of the
+    program's: not recorded)."""
+    event, status, us, _, _ = _noted()
+    recorder = profile[0]
+    if recorder is not None and obj is not None and event:
+        recorder.waited(obj, status, us, restoring)
+    return status
+
+
+def released(obj, rc, fail):
+    """After a release of obj that returned rc, not LT_OK: NOTED goes to the
+    profile, anything else is fail()'s to raise."""
+    if rc != NOTED:
+        fail()
+        return
+    event, _, us, _, handed = _noted()
+    recorder = profile[0]
+    if recorder is not None and event:
+        recorder.woke(obj, us, handed)
+
+
+def acquire(lk, us, call=lock_acquire, untake=_lock_untake, obj=None):
     """Acquire lk waiting at most us microseconds (-1: forever, 0: try once).
 
     call is the C wait (an acquire of lt_py.c, or a thread join), untake the
-    lt_py.c undo that goes with it (None for a join, which takes nothing).
+    lt_py.c undo that goes with it (None for a join, which takes nothing),
+    obj the lock object lk belongs to, for the contention profile.
     Returns True on LT_OK, False on LT_TIMEDOUT; other negative statuses
     raise.
     """
@@ -112,8 +145,8 @@ def acquire(lk, us, call=lock_acquire, untake=_lock_untake):
         rc = call(lk, 0 if us > 0 else us, WAIT_INTR)
         if rc == TIMEDOUT and us > 0:
             deadline = _now_us() + us
-            return resume(lk, us, call(lk, us, WAIT_INTR), call, deadline)
-        return True if rc == OK else resume(lk, us, rc, call)
+            return resume(lk, us, call(lk, us, WAIT_INTR), call, deadline, obj)
+        return True if rc == OK else resume(lk, us, rc, call, None, obj)
     except BaseException:
         if untake is not None:
             untake(lk)
@@ -140,11 +173,11 @@ def lock_methods(cls, wait_forever, try_once, call, untake, doc):
                     return True
                 if rc == TIMEDOUT:
                     return False
-                return resume(self._lk, -1, rc, call)
+                return resume(self._lk, -1, rc, call, None, self)
             except BaseException:
                 untake(self._lk)
                 raise
-        return timed(self._lk, timeout_us(blocking, timeout, False), call, untake)
+        return timed(self._lk, timeout_us(blocking, timeout, False), call, untake, self)
 
     acquire_.__name__ = "acquire"
     acquire_.__qualname__ = f"{cls.__name__}.acquire"
@@ -153,11 +186,13 @@ def lock_methods(cls, wait_forever, try_once, call, untake, doc):
     cls.acquire = cls.__enter__ = acquire_
 
 
-def resume(lk, us, rc, call, deadline=None):
-    """Go on after a first wait of acquire(lk, us, call) returned rc.
+def resume(lk, us, rc, call, deadline=None, obj=None):
+    """Go on after a first wait of acquire(lk, us, call, obj=obj) returned rc.
 
     Must be called inside the caller's untake guard (see acquire).
     """
+    if rc == NOTED:
+        rc = noted_wait(obj)
     flags = WAIT_INTR
     while rc == INTR:
         run_signal_handlers()
@@ -173,6 +208,8 @@ def resume(lk, us, rc, call, deadline=None):
                 deadline = _now_us() + us
             us = max(deadline - _now_us(), 0)
         rc = call(lk, us, flags)
+        if rc == NOTED:
+            rc = noted_wait(obj)
     if rc != OK and rc != TIMEDOUT:
         check(rc)
     return rc == OK
