@@ -16,7 +16,16 @@ except ModuleNotFoundError as _exc:
     from ._unbuilt import explain as _explain
     raise _explain(__path__[0]) from None
 
-from . import _deadlock, _interp, _introspect, _joinable, _lockorder, _thread_excepthook, _threads
+from . import (
+    _contention,
+    _deadlock,
+    _interp,
+    _introspect,
+    _joinable,
+    _lockorder,
+    _thread_excepthook,
+    _threads,
+)
 from ._builtin import builtin as _builtin
 from ._core import TIMEOUT_MAX
 from ._install import install
@@ -58,6 +67,11 @@ dump_on = _builtin(_introspect.dump_on)
 DeadlockError = _deadlock.DeadlockError
 detect_deadlocks = _builtin(_deadlock.detect_deadlocks)
 stop_detecting_deadlocks = _builtin(_deadlock.stop_detecting_deadlocks)
+record_contention = _builtin(_contention.record_contention)
+stop_recording_contention = _builtin(_contention.stop_recording_contention)
+contention = _builtin(_contention.contention)
+reset_contention = _builtin(_contention.reset_contention)
+write_contention = _builtin(_contention.write_contention)
 LockOrderError = _lockorder.LockOrderError
 check_lock_order = _builtin(_lockorder.check_lock_order)
 stop_checking_lock_order = _builtin(_lockorder.stop_checking_lock_order)
@@ -77,6 +91,7 @@ __all__ = [
     "allocate",
     "allocate_lock",
     "check_lock_order",
+    "contention",
     "detect_deadlocks",
     "dump",
     "dump_on",
@@ -88,13 +103,17 @@ __all__ = [
     "install",
     "interrupt_main",
     "lock",
+    "record_contention",
+    "reset_contention",
     "stack_size",
     "start_new",
     "start_new_thread",
     "stop_checking_lock_order",
+    "stop_recording_contention",
     "stop_detecting_deadlocks",
     "thread_states",
     "waiters",
+    "write_contention",
 ]
 if _threads.lib.lt_thread_name_max():
     set_name = _builtin(_threads.set_name)

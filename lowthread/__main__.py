@@ -141,7 +141,8 @@ def main(argv=None):
     b.add_argument("--scale", type=float, default=1.0,
                    help="multiply every loop count (default 1.0)")
     sub.add_parser("run", help="run a program with threading on lowthread: "
-                   "run [--deadlocks] [--lock-order[=strict]] script.py [args] | ... -m module [args]")
+                   "run [--deadlocks] [--lock-order[=strict]] [--contention[=FILE]] "
+                   "script.py [args] | ... -m module [args]")
     args = parser.parse_args(argv)
     command = {"info": info, "bench": bench}.get(args.command, demo)
     return command(args) or 0

@@ -3,8 +3,11 @@
 ``lowthread run script.py [args]`` and ``lowthread run -m module [args]`` run
 the program as ``python script.py`` and ``python -m module`` would, after
 install(): the same sys.argv, sys.path[0] and __main__ module, and the same
-outcome; ``--deadlocks`` and ``--lock-order[=strict]`` before the program
-switch those diagnostics on first.  An exception that ends the program goes, as the interpreter sends
+outcome; ``--deadlocks``, ``--lock-order[=strict]`` and
+``--contention[=FILE]`` before the program switch those diagnostics on
+first (the contention profile is written at exit: the top lock classes to
+stderr, or to FILE; a FILE named *.folded or *.collapsed gets the waiting
+stacks, for a flame graph).  An exception that ends the program goes, as the interpreter sends
 it, to sys.excepthook (whatever hook the program left) and sets the exit
 status, a KeyboardInterrupt included (the process then dies of SIGINT, as
 CPython's does).  Its traceback is cut to what it is when the program runs
@@ -18,11 +21,11 @@ import os
 import sys
 import types
 
-USAGE = ("usage: {prog} run [--deadlocks] [--lock-order[=strict]] "
+USAGE = ("usage: {prog} run [--deadlocks] [--lock-order[=strict]] [--contention[=FILE]] "
          "(script.py | -m module) [args ...]")
 # The diagnostics the runner can switch on before the program starts.
 _MODES = {"--deadlocks": ("deadlocks", None), "--lock-order": ("lock-order", False),
-          "--lock-order=strict": ("lock-order", True)}
+          "--lock-order=strict": ("lock-order", True), "--contention": ("contention", None)}
 
 
 def main(prog, argv):
@@ -33,12 +36,22 @@ def main(prog, argv):
               "with sys.argv, __main__, tracebacks and exit status as when it runs directly.\n"
               "\n  --deadlocks           report deadlocks and end them with DeadlockError\n"
               "  --lock-order          report lock-order inversions (to stderr)\n"
-              "  --lock-order=strict   raise LockOrderError at an inversion instead")
+              "  --lock-order=strict   raise LockOrderError at an inversion instead\n"
+              "  --contention          record lock contention; the top 10 lock classes\n"
+              "                        to stderr at exit\n"
+              "  --contention=FILE     ... written to FILE instead (FILE.folded or\n"
+              "                        FILE.collapsed: the waiting stacks, for a flame graph)")
         return 0
     modes = {}
-    while argv and argv[0] in _MODES:
-        name, value = _MODES[argv[0]]
-        modes[name] = value
+    while argv and (argv[0] in _MODES or argv[0].startswith("--contention=")):
+        if argv[0].startswith("--contention="):
+            path = argv[0][len("--contention="):]
+            if not path:
+                return _usage_error(prog, "--contention=: the file name is missing")
+            modes["contention"] = path
+        else:
+            name, value = _MODES[argv[0]]
+            modes[name] = value
         argv = argv[1:]
     if not argv:
         return _usage_error(prog, "the script or -m module to run is missing")
@@ -73,6 +86,14 @@ def _launch(run, target, args, modes):
         lowthread.detect_deadlocks()
     if "lock-order" in modes:
         lowthread.check_lock_order(strict=modes["lock-order"])
+    if "contention" in modes:
+        import atexit
+
+        from . import _contention
+
+        lowthread.record_contention()
+        # Registered first, so run last: after the program's own exit handlers.
+        atexit.register(_contention.write_at_exit, modes["contention"])
     try:
         run(target, args)
     except SystemExit:

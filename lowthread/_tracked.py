@@ -11,7 +11,10 @@ themselves, so that every lock, alive or made later, and every caller
 - "order" (lock-order checking, which also notes sites): each thread's
   list of the locks it holds with where it took them, each lock's class
   (lock._class, the site that made it), and before an untimed acquire the
-  check of _lockorder.
+  check of _lockorder;
+- "made" (the contention profile): only each lock's class, in __new__; the
+  profile sees waits through the binding (_wait.profile), not through
+  wrappers, so the acquire and release it leaves as they are.
 
 A lock that a method without wrappers took or released (a Condition made
 before the switch keeps its lock's bound methods) is only missed, never
@@ -28,13 +31,14 @@ from ._lock import lock
 from ._rlock import RLock
 
 _NAMES = {
-    lock: ("__init__", "acquire", "__enter__", "acquire_lock", "release", "__exit__",
+    # Both are made in __new__ (they have no __init__: see _lock).
+    lock: ("__new__", "acquire", "__enter__", "acquire_lock", "release", "__exit__",
            "release_lock"),
-    RLock: ("__init__", "acquire", "__enter__", "release", "__exit__", "_release_save",
+    RLock: ("__new__", "acquire", "__enter__", "release", "__exit__", "_release_save",
             "_acquire_restore"),
 }
 _PLAIN = {cls: {name: cls.__dict__[name] for name in names} for cls, names in _NAMES.items()}
-modes: set = set()  # "sites", "order"
+modes: set = set()  # "sites", "order", "made"
 _getframe = sys._getframe
 _site = _sites.site
 _made_site = _sites.made_site
@@ -61,15 +65,18 @@ if hasattr(os, "register_at_fork"):
 
 
 def switch(mode, on):
-    """Turn a mode ("sites" or "order") on or off, and put the methods that
-    the modes now on need in the classes."""
+    """Turn a mode ("sites", "order" or "made") on or off, and put the
+    methods that the modes now on need in the classes."""
     (modes.add if on else modes.discard)(mode)
     if "order" in modes:
         methods = {cls: _order_methods(cls, _PLAIN[cls]) for cls in _PLAIN}
     else:
         _held.clear()
-        methods = ({cls: _site_methods(cls, _PLAIN[cls]) for cls in _PLAIN}
-                   if "sites" in modes else _PLAIN)
+        methods = {cls: _site_methods(cls, _PLAIN[cls]) if "sites" in modes else dict(plain)
+                   for cls, plain in _PLAIN.items()}
+        if "made" in modes:
+            for cls, table in methods.items():
+                table["__new__"] = _classed_new(cls, _PLAIN[cls])
     for cls, table in methods.items():
         for name, fn in table.items():
             setattr(cls, name, fn)
@@ -121,16 +128,11 @@ def _site_methods(cls, plain):
 
 
 def _order_methods(cls, plain):
-    init, acquire, release = plain["__init__"], plain["acquire"], plain["release"]
+    acquire, release = plain["acquire"], plain["release"]
     release_save = plain.get("_release_save")
     acquire_restore = plain.get("_acquire_restore")
     check = _lockorder.check
-    made_at = _lockorder.class_made_at
     released_elsewhere = _lockorder.released_elsewhere
-
-    def init_(self, *args, **kwargs):
-        init(self, *args, **kwargs)
-        self._class = made_at(_made_site(_getframe(1)))
 
     skipped = _sites.skipped
 
@@ -173,7 +175,7 @@ def _order_methods(cls, plain):
     def exit_(self, *exc_info):
         release_(self)
 
-    table = {"__init__": _named(init_, cls, "__init__", init),
+    table = {"__new__": _classed_new(cls, plain),
              "acquire": _named(acquire_, cls, "acquire", acquire),
              "__enter__": _named(_copy(acquire_), cls, "__enter__", acquire),
              "release": _named(release_, cls, "release", release),
@@ -206,6 +208,19 @@ def _order_methods(cls, plain):
         table["_acquire_restore"] = _named(acquire_restore_, cls, "_acquire_restore",
                                            acquire_restore)
     return table
+
+
+def _classed_new(cls, plain):
+    """__new__ that gives each lock its class (the site that made it)."""
+    new = plain["__new__"].__func__
+    made_at = _lockorder.class_made_at
+
+    def new_(cls_, *args, **kwargs):
+        self = new(cls_, *args, **kwargs)
+        self._class = made_at(_made_site(_getframe(1)))
+        return self
+
+    return staticmethod(_named(new_, cls, "__new__", new))
 
 
 def _copy(fn):

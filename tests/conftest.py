@@ -61,6 +61,17 @@ def load_lt():
 LT_NAME = "_thread" if ORACLE else "lowthread"
 
 
+def lowthread_env():
+    """The environment of a subprocess that imports the lowthread under
+    test (its install's folder first on PYTHONPATH), warnings as Python's
+    defaults."""
+    env = dict(os.environ)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(load_lt().__file__)))
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    env.pop("PYTHONWARNINGS", None)
+    return env
+
+
 def pytest_report_header(config):
     return "lowthread tests: module under test = %s (%s), host = %s" % (
         LT_NAME, "ORACLE MODE" if ORACLE else "lowthread", HOST)

@@ -6,7 +6,6 @@ stdout, stderr and exit status (a death by SIGINT included), but for what
 the program prints about its threading, which is lowthread's under the runner.
 """
 
-import os
 import signal
 import subprocess
 import sys
@@ -14,7 +13,7 @@ import textwrap
 import time
 
 import pytest
-from conftest import IS_POSIX, ORACLE, load_lt
+from conftest import IS_POSIX, ORACLE, lowthread_env
 
 pytestmark = pytest.mark.skipif(ORACLE, reason="the command is lowthread's own")
 
@@ -44,16 +43,10 @@ elif what == "thread":
 """
 
 
-def _env():
-    env = dict(os.environ)
-    root = os.path.dirname(os.path.dirname(os.path.abspath(load_lt().__file__)))
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-    env.pop("PYTHONWARNINGS", None)
-    return env
 
 
 def _run(args, cwd, timeout=60):
-    cp = subprocess.run([sys.executable, *args], cwd=cwd, env=_env(), capture_output=True,
+    cp = subprocess.run([sys.executable, *args], cwd=cwd, env=lowthread_env(), capture_output=True,
                         text=True, timeout=timeout, stdin=subprocess.DEVNULL)
     return cp.returncode, cp.stdout, cp.stderr
 
@@ -173,7 +166,7 @@ t.join(50)
 
 
 def _interrupted(args, cwd):
-    p = subprocess.Popen([sys.executable, *args], cwd=cwd, env=_env(), stdin=subprocess.DEVNULL,
+    p = subprocess.Popen([sys.executable, *args], cwd=cwd, env=lowthread_env(), stdin=subprocess.DEVNULL,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert p.stdout.readline() == "ready\n"
