@@ -35,6 +35,7 @@ MODES = {
     "deadlocks": lambda lowthread: lowthread.detect_deadlocks(interval=3600),
     "no-sites": lambda lowthread: lowthread.detect_deadlocks(interval=3600, sites=False),
     "lock-order": lambda lowthread: lowthread.check_lock_order(),
+    "contention": lambda lowthread: lowthread.record_contention(),
 }
 
 

@@ -15,6 +15,23 @@ def rlock_pair(mod, loops):
     return pairs(mod.RLock(), loops)
 
 
+def _made_and_dropped(make, loops):
+    t0 = clock()
+    for _ in range(loops):
+        make()
+    return clock() - t0
+
+
+def lock_make(mod, loops):
+    """Make a lock and drop it (threading makes one per Condition.wait())."""
+    return _made_and_dropped(mod.allocate_lock, loops)
+
+
+def rlock_make(mod, loops):
+    """Make an RLock and drop it."""
+    return _made_and_dropped(mod.RLock, loops)
+
+
 def rlock_nested3(mod, loops):
     """An RLock taken three deep and released again (per whole nest)."""
     rl = mod.RLock()
