@@ -8,7 +8,7 @@
 Every timed benchmark runs for lowthread and for the interpreter's own _thread
 in the same run (pyperf worker processes); the timed-acquire overshoot and the
 memory figures are measured directly in the main process.  The workloads are
-those of lowthread/_bench.py (also used by ``python -m lowthread bench``)
+those of lowthread/cli/_bench.py (also used by ``python -m lowthread bench``)
 and bench/workloads.py.
 The "floor" is two empty calls into a tiny cffi API-mode module built here at
 run time: the least a lock made of two C calls can cost.
@@ -58,7 +58,7 @@ from lowthread._lowthread import ffi as _lt_ffi  # noqa: E402
 from lowthread._lowthread import lib as _lt_lib  # noqa: E402
 
 import lowthread  # noqa: E402
-from lowthread import _bench  # noqa: E402
+from lowthread.cli import _bench  # noqa: E402
 
 PYPY = sys.implementation.name == "pypy"
 NATIVE, OURS, PYRLOCK = "_thread", "lowthread", "_PyRLock"

@@ -1,5 +1,5 @@
 """The workloads that only the pyperf suite (bench/run.py) runs, beside the
-quick ones of lowthread/_bench.py.
+quick ones of lowthread/cli/_bench.py.
 
 Each timed workload takes the module under test and a loop count and returns
 the elapsed seconds.
@@ -7,7 +7,7 @@ the elapsed seconds.
 
 from typing import Any
 
-from lowthread._bench import clock, pairs, wait_done
+from lowthread.cli._bench import clock, pairs, wait_done
 
 
 def rlock_pair(mod, loops):

@@ -14,7 +14,7 @@
  *    ltpy_rlock_untake() let the exception handler give back exactly that
  *    acquire.
  *
- *  - The contention profile (lowthread/_contention.py) needs, synchronously,
+ *  - The contention profile (lowthread/diagnostics/_contention.py) needs, synchronously,
  *    to know that a lock call waited (or woke a waiter), so that it can take
  *    the Python stack there and then.  While it records, the C core's
  *    contention hook notes the calling thread's event here, sampled, and

@@ -85,7 +85,7 @@ static void ltpy_thread_main(void *arg)
 }
 
 /* PyPy has neither PyErr_SetInterruptEx nor pending calls for a cffi
- * module to make (lowthread/_interrupt.py calls PyPy's own interrupt_main
+ * module to make (lowthread/core/_interrupt.py calls PyPy's own interrupt_main
  * for SIGINT). */
 static int ltpy_set_interrupt(int signum)
 {
@@ -177,7 +177,7 @@ static void ltpy_watch_cleared(PyObject *capsule)
  * at exit, for threads still running then (daemon threads), before it tears
  * the modules down.  lowthread's live in its own objects; this capsule in
  * that dictionary dies at the same moment and has them freed then too
- * (ltpy_state_cleared in lowthread/_threads.py).  If it cannot be made, the
+ * (ltpy_state_cleared in lowthread/core/_threads.py).  If it cannot be made, the
  * values die later, with the lowthread objects that hold them. */
 static void ltpy_watch_state(uint64_t ident)
 {
@@ -212,7 +212,7 @@ static void ltpy_thread_main(void *arg)
     /* Made in this thread, the state is bound to it (and to the GIL state
      * API that cffi uses inside ltpy_bootstrap), in the interpreter that
      * started the thread, which its exit keeps alive meanwhile: it waits
-     * for threads still entering Python (lowthread/_threads.py, at_exit),
+     * for threads still entering Python (lowthread/core/_threads.py, at_exit),
      * and then Py_EndInterpreter refuses to go on while a state is left. */
     if (ltpy_fork_gate)
         lt_fork_gate_enter();

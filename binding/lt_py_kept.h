@@ -21,7 +21,7 @@
  * that a stop-the-world pause never waits for a thread parked on a lock.
  *
  * They take the lock's cdata: the pointer is read out of the cdata object
- * at the offset that locate() (called once, by lowthread/_calls.py) found
+ * at the offset that locate() (called once, by lowthread/core/_calls.py) found
  * by looking at a cdata of a known value, after checking that the object is
  * a cdata of the expected C type.
  * Included by lt_py_entry.h, in the cffi module's translation unit.

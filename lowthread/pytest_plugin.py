@@ -63,7 +63,7 @@ def pytest_unconfigure(config):
     lowthread.stop_checking_lock_order()
     path = config.getoption("--lowthread-contention")
     if path:
-        from lowthread import _contention
+        from lowthread.diagnostics import _contention
 
         _contention.write_at_exit(path)
 

@@ -11,7 +11,7 @@ the same C functions, with the same arguments and results.
 
 import sys
 
-from ._lowthread import ffi, lib
+from .._lowthread import ffi, lib
 
 # The C types the calls of _kept take, in lt_py_kept.h's order.
 _TAKEN = ("lt_lock_t *", "lt_rlock_t *", "lt_thread_t *", "lt_wait_info_t[]")

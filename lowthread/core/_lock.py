@@ -6,13 +6,18 @@ nothing to free but that cdata's own memory, which goes with the last
 reference to it.  So no finalizer, and no ordering of finalizers in a
 garbage cycle, can find a freed lock: a finalizer that still reaches the
 lock object still holds the cdata (docs/behaviour.md §20).
+
+The methods here are the plain ones.  While a diagnostic is on, _methods
+puts the diagnostic's in their place, once per mode change, rather than
+having every acquire ask whether one is on: that question would cost every
+program on every call (figures in _methods and docs/design.md).
 """
 
 from typing import Any, Callable
 
+from .._lowthread import ffi, lib
 from . import _calls, _wait
-from ._core import check, not_locked
-from ._lowthread import ffi, lib
+from ._status import check, not_locked
 
 _release = _calls.lock_release
 _released = _wait.released
@@ -31,12 +36,13 @@ class lock:
     to release it.  Also usable with the with statement.
     """
 
-    # _site and _class are for the opt-in diagnostics (_tracked).
+    # _site and _class are for the opt-in diagnostics (lowthread.diagnostics),
+    # which replace some methods while they are on: see _methods.
     __slots__ = ("_lk", "_site", "_class", "__weakref__")
     __module__ = "lowthread"
     _lk: Any  # the C lock (cdata)
     _site: Any  # where it was last taken, while a diagnostic notes it
-    _class: Any  # its lock-order class (_lockorder.LockClass)
+    _class: Any  # its lock class (diagnostics/_lockgraph.py); None: lowthread's own
     # Set below by _wait.lock_methods().
     acquire: Callable[..., bool]
     __enter__: Callable[..., bool]

@@ -4,10 +4,9 @@ import operator
 import os
 import sys
 
-from . import _calls, _core, _interp, _unraisable
+from .._lowthread import ffi, lib
+from . import _calls, _interp, _status, _unraisable
 from ._lock import lock
-from ._lockorder import INTERNAL
-from ._lowthread import ffi, lib
 
 get_ident = _calls.get_ident
 if lib.lt_have_native_id():
@@ -131,9 +130,9 @@ def start(function, args, kwargs, starter=lib.lt_thread_start, hold=None, at_end
     at_end, if given, is called in the thread after function.
     """
     if not _interp.THREADS_ALLOWED:
-        _core.threads_not_allowed()
+        _status.threads_not_allowed()
     if sys.is_finalizing():
-        _core.finalizing()
+        _status.finalizing()
     job = _Start(function, args, kwargs, hold, at_end)
     ident = ffi.new(_IDENT_T)
     _handles.add(job.handle)
@@ -143,7 +142,7 @@ def start(function, args, kwargs, starter=lib.lt_thread_start, hold=None, at_end
         # job and its handle refer to each other: let go of the caller's
         # objects now, not when the cycle collector comes by.
         job.function = job.args = job.kwargs = job.handle = job.hold = job.at_end = None
-        _core.start_failed(rc)
+        _status.start_failed(rc)
     if _exiting:
         lib.lt_threads_wait_started(_ENTER_WAIT_US)
     return ident[0]
@@ -219,8 +218,10 @@ def _set_sentinel():
     (threading releases the main thread's itself).
     """
     sentinel = lock()
-    # Held by its thread for as long as it runs: never part of a lock order.
-    sentinel._class = INTERNAL
+    # Held by its thread for as long as it runs: never part of a lock order
+    # nor of the contention profile.  No class (None) marks lowthread's own
+    # locks to the diagnostics (lowthread/diagnostics/_lockgraph.py).
+    sentinel._class = None
     job = _jobs.get(get_ident())
     if job is not None:
         job.sentinel = sentinel  # a later call (after fork) replaces it
@@ -302,13 +303,13 @@ def stack_size(*args, **kwargs):
         raise TypeError("stack_size() takes no keyword arguments")
     if len(args) > 1:
         raise TypeError(f"stack_size() takes at most 1 argument ({len(args)} given)")
-    size = _core.ssize_t(int(operator.index(args[0])) if args else 0)  # int(): index(True) is True on 3.9
+    size = _status.ssize_t(int(operator.index(args[0])) if args else 0)  # int(): index(True) is True on 3.9
     if size < 0:
         raise ValueError("size must be 0 or a positive value")
     old = lib.lt_stack_size_get()
     rc = lib.lt_stack_size_set(size)
     if rc:
-        _core.check_stack_size(rc, size)
+        _status.check_stack_size(rc, size)
     return old
 
 
@@ -325,7 +326,7 @@ def set_name(name):
         raise ValueError("embedded null character")
     rc = lib.lt_thread_set_name(encoded)
     if rc:
-        _core.check(rc)
+        _status.check(rc)
 
 
 def _get_name():
@@ -333,5 +334,5 @@ def _get_name():
     buf = ffi.new("char[]", lib.lt_thread_name_max() + 1)
     rc = lib.lt_thread_get_name(buf, len(buf))
     if rc:
-        _core.check(rc)
+        _status.check(rc)
     return ffi.string(buf).decode("utf-8", "replace")

@@ -16,14 +16,15 @@ import time
 import traceback
 from typing import Any, NamedTuple, Optional
 
-from . import _calls, _joinable, _sites, _threads, _tracked
-from ._lock import lock
-from ._lowthread import ffi
-from ._rlock import RLock
+from .._lowthread import ffi
+from ..core import _calls, _joinable, _threads
+from ..core._lock import lock
+from ..core._rlock import RLock
+from . import _sites, _tracked
 
 # lowthread's own frames (the thread entry's, dump()'s) are left out of the
 # stacks.
-_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_PACKAGE = _sites.PACKAGE
 _WAITS_T = ffi.typeof("lt_wait_info_t[]")
 _KINDS = (lock, RLock, _joinable._ThreadHandle)
 # lowthread's own threads (the deadlock watchdog), left out of the reports,

@@ -4,9 +4,9 @@ the count beside its lock, so that every operation is one C call.
 
 from typing import Any, Callable
 
+from .._lowthread import ffi, lib
 from . import _calls, _wait
-from ._core import check, not_owner
-from ._lowthread import ffi, lib
+from ._status import check, not_owner
 
 _release = _calls.rlock_release
 _released = _wait.released
@@ -66,12 +66,13 @@ class RLock:
     Also usable with the with statement.
     """
 
-    # _site and _class are for the opt-in diagnostics (_tracked).
+    # _site and _class are for the opt-in diagnostics (lowthread.diagnostics),
+    # which replace some methods while they are on: see _methods.
     __slots__ = ("_lk", "_site", "_class", "__weakref__")
     __module__ = "lowthread"
     _lk: Any  # the C lock (cdata)
     _site: Any  # where it was last taken, while a diagnostic notes it
-    _class: Any  # its lock-order class (_lockorder.LockClass)
+    _class: Any  # its lock class (diagnostics/_lockgraph.py); None: lowthread's own
     # Set below by _wait.lock_methods().
     acquire: Callable[..., bool]
     __enter__: Callable[..., bool]

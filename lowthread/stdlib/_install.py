@@ -14,8 +14,13 @@ _thread), and the locks made before.
 """
 
 import sys
+from typing import Any
 
-import lowthread
+# The module install() puts in place of _thread: the package's public face,
+# lowthread itself.  install() looks it up instead of importing it, since the
+# face imports this room (lowthread/stdlib/__init__.py).
+_PACKAGE = __name__.split(".")[0]
+lowthread: Any = None
 
 # threading's global name -> lowthread's attribute.  Only the names that the
 # running threading has are set: they differ between versions.
@@ -56,9 +61,11 @@ def install():
     lowthread when it is first imported, in whichever thread); calling it
     again does nothing.
     """
+    global lowthread
     if _armed:
         return
     _armed.append(True)
+    lowthread = sys.modules[_PACKAGE]
     native_thread = sys.modules.get("_thread")
     # Code that imports _thread from now on gets lowthread, which has every
     # name threading takes from it on this interpreter.

@@ -21,15 +21,17 @@ What is not an order:
   its edges are dropped and it is left out from then on.
 
 The bookkeeping itself (what each thread holds) is _tracked's; this module
-keeps the classes and the graph, and reports.
+keeps the classes and the graph, and reports; _lockorder, above both, has
+the switches.
 """
 
 import gc
 import sys
 import traceback
 
-from . import _calls, _sites
-from ._lock import lock
+from ..core import _calls, _methods
+from ..core._lock import lock
+from . import _sites
 
 
 class LockOrderError(RuntimeError):
@@ -73,6 +75,8 @@ class _Edge:
 _classes: dict = {}  # (site's code names, offset, made before checking) -> LockClass
 # The class of the locks lowthread makes for itself (a thread's handle, a
 # _set_sentinel() lock, the watchdog's): signals, never part of an order.
+# The core marks the ones it makes with no class (None), as it knows
+# nothing of classes.
 INTERNAL = LockClass(None, False)
 INTERNAL.signal = True
 _reported: set = set()  # frozensets of the classes of the cycles reported
@@ -99,10 +103,11 @@ def class_of(lk, taken_at):
     """lk's class; a lock made before checking began gets the class of the
     site that first takes it."""
     try:
-        return lk._class
+        c = lk._class
     except AttributeError:
         c = lk._class = class_made_at(taken_at, True)
         return c
+    return INTERNAL if c is None else c
 
 
 def holds(lk, me):
@@ -112,13 +117,13 @@ def holds(lk, me):
 
 
 _graph_lock = lock()
-_take_graph = type(_graph_lock).acquire  # the plain methods: see with_graph
-_give_graph = type(_graph_lock).release
+_take_graph = _methods.PLAIN[lock]["acquire"]  # the plain methods: see with_graph
+_give_graph = _methods.PLAIN[lock]["release"]
 
 
 def with_graph(fn, *args):
     """fn(*args) with the graph to itself.  Called from the wrapped lock
-    methods, so it calls the plain ones, kept from before any wrapping."""
+    methods, so it calls the plain ones."""
     _take_graph(_graph_lock)
     try:
         return fn(*args)
@@ -281,23 +286,3 @@ def forget():
         c.before.clear()
         c.signal = False
     _reported.clear()
-
-
-def check_lock_order(strict=False, file=None):
-    """Check the order in which threads take lowthread's locks from now on
-    (idempotent; a second call sets strict and file anew).  An inversion is
-    written to file (default: sys.stderr as it is then), or raised as
-    LockOrderError if strict."""
-    from . import _tracked
-
-    settings["strict"] = bool(strict)
-    settings["file"] = file
-    _tracked.switch("order", True)
-
-
-def stop_checking_lock_order():
-    """Stop checking, and forget the order seen so far."""
-    from . import _tracked
-
-    _tracked.switch("order", False)
-    forget()

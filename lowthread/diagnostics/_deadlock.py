@@ -25,10 +25,11 @@ import atexit
 import sys
 import traceback
 
-from . import _calls, _introspect, _joinable, _threads, _tracked, _wait
-from ._lock import lock
-from ._lowthread import lib
-from ._rlock import RLock
+from .._lowthread import lib
+from ..core import _calls, _joinable, _threads, _wait
+from ..core._lock import lock
+from ..core._rlock import RLock
+from . import _introspect, _tracked
 
 
 class DeadlockError(RuntimeError):

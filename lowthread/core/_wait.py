@@ -19,9 +19,9 @@ before the try block (forget_taken).
 import signal
 import sys
 
+from .._lowthread import lib
 from . import _calls
-from ._core import check, timeout_us
-from ._lowthread import lib
+from ._status import check, timeout_us
 
 OK = lib.LT_OK
 TIMEDOUT = lib.LT_TIMEDOUT

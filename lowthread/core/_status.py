@@ -13,7 +13,7 @@ import math
 import operator
 import os
 
-from ._lowthread import ffi, lib
+from .._lowthread import ffi, lib
 
 # The "no timeout given" value: -1 second, in nanoseconds.
 UNSET_NS = -1_000_000_000

@@ -11,7 +11,8 @@ import dis
 import os
 import sys
 
-PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+# The package folder (this room is one level down): its frames are lowthread's own.
+PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 # co_filename -> whether its frames are skipped; the files are few.
 skipped: dict = {}
 _getframe = sys._getframe

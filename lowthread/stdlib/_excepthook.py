@@ -5,7 +5,7 @@ install() reports on lowthread too, the same way as one imported on it.
 
 import sys
 
-from ._threads import get_ident
+from ..core._threads import get_ident
 
 _FIELDS = ("exc_type", "exc_value", "exc_traceback", "thread")
 

@@ -18,9 +18,10 @@ own locks are not recorded.
 
 import sys
 
-from . import _lockorder, _sites, _tracked, _wait
-from ._lock import lock
-from ._rlock import RLock
+from ..core import _methods, _wait
+from ..core._lock import lock
+from ..core._rlock import RLock
+from . import _lockgraph, _sites, _tracked
 
 _getframe = sys._getframe
 _PACKAGE = _sites.PACKAGE
@@ -29,14 +30,14 @@ _LOCK_CODE_FILES = frozenset(fn.__code__.co_filename for fn in (
     _wait.noted_wait, lock.__dict__["_at_fork_reinit"], RLock.__dict__["_release_save"],
     _tracked.switch))
 _MAX_DEPTH = 64
-_INTERNAL = _lockorder.INTERNAL
+_INTERNAL = _lockgraph.INTERNAL
 
 settings: dict = {"every": 0}
 # (kind, LockClass) -> _Record; kind is "lock" or "condition".
 _records: dict = {}
 _guard = lock()
-_take_guard = type(_guard).acquire  # the plain methods, as _lockorder's graph lock
-_give_guard = type(_guard).release
+_take_guard = _methods.PLAIN[lock]["acquire"]  # the plain methods, as _lockgraph's graph lock
+_give_guard = _methods.PLAIN[lock]["release"]
 # threading's functions whose lock waits are not contention: code -> kind.
 _threading_codes: dict = {"module": None, "codes": {}}
 
@@ -119,7 +120,7 @@ def _site_and_stack(frame):
 def _class(obj, frame):
     """obj's class; one made before recording began gets the class of the
     site that first waits for it (or releases it to a waiter)."""
-    return _lockorder.class_of(obj, _sites.site(frame))
+    return _lockgraph.class_of(obj, _sites.site(frame))
 
 
 def _record(kind, c):
@@ -194,7 +195,7 @@ def record_contention(every=1):
         raise TypeError(f"every must be an int, not {type(every).__name__}")
     if not 1 <= every <= 2**31 - 1:
         raise ValueError("every must be at least 1 (record one in every contended events)")
-    from ._lowthread import lib
+    from .._lowthread import lib
 
     if not settings["every"]:
         _tracked.switch("made", True)
@@ -205,7 +206,7 @@ def record_contention(every=1):
 
 def stop_recording_contention():
     """Stop recording; what was recorded stays until reset_contention()."""
-    from ._lowthread import lib
+    from .._lowthread import lib
 
     if not settings["every"]:
         return

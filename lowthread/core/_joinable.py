@@ -10,9 +10,9 @@ import sys
 import weakref
 from typing import Any
 
-from . import _calls, _core, _threads, _wait
+from .._lowthread import ffi, lib
+from . import _calls, _status, _threads, _wait
 from ._lock import lock
-from ._lowthread import ffi, lib
 
 _THREAD_OUT_T = ffi.typeof("lt_thread_t **")
 _PYPY = sys.implementation.name == "pypy"
@@ -95,7 +95,7 @@ class _ThreadHandle:
 
     def join(self, timeout=None, /):
         """Wait until the thread ends, or at most timeout seconds (None or < 0: forever)."""
-        us = -1 if timeout is None else _core.timeout_us(True, timeout, True)
+        us = -1 if timeout is None else _status.timeout_us(True, timeout, True)
         if not self._started():
             raise RuntimeError("thread not started")
         if self._ident == _threads.get_ident() and not self.is_done():
@@ -145,7 +145,7 @@ def start_joinable_thread(function, handle=None, daemon=True):
 def _make_thread_handle(ident, /):
     """A running handle for a thread lowthread did not start (done by _set_done())."""
     handle = _ThreadHandle()
-    handle._ident = _core.thread_ident(ident)
+    handle._ident = _status.thread_ident(ident)
     event = handle._event = lock()
     event.acquire()
     _made[event] = handle._ident

@@ -15,8 +15,8 @@ the GIL held, through ctypes, whose import is worth it only there.
 
 import sys
 
+from .._lowthread import ffi, lib
 from . import _wait
-from ._lowthread import ffi, lib
 
 _CPYTHON = sys.implementation.name == "cpython"
 # CPython's Py_RTFLAGS_THREADS and Py_RTFLAGS_DAEMON_THREADS (3.12+).

@@ -21,6 +21,8 @@ import os
 import sys
 import types
 
+from ..diagnostics._sites import PACKAGE as _PACKAGE
+
 USAGE = ("usage: {prog} run [--deadlocks] [--lock-order[=strict]] [--contention[=FILE]] "
          "(script.py | -m module) [args ...]")
 # The diagnostics the runner can switch on before the program starts.
@@ -89,7 +91,7 @@ def _launch(run, target, args, modes):
     if "contention" in modes:
         import atexit
 
-        from . import _contention
+        from ..diagnostics import _contention
 
         lowthread.record_contention()
         # Registered first, so run last: after the program's own exit handlers.
@@ -144,7 +146,6 @@ def _from_program(tb):
     return entry
 
 
-_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
 def _is_lowthread(filename):

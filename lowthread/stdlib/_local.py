@@ -25,8 +25,8 @@ thread has ended.
 
 import weakref
 
-from . import _threads
-from ._rlock import RLock
+from ..core import _threads
+from ..core._rlock import RLock
 
 _get = object.__getattribute__
 _set = object.__setattr__

@@ -26,9 +26,9 @@ import operator
 import signal
 import sys
 
+from .._lowthread import lib
 from . import _wait
-from ._core import c_int
-from ._lowthread import lib
+from ._status import c_int
 
 _NSIG = getattr(signal, "NSIG", 65)
 

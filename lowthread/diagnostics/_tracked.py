@@ -1,17 +1,18 @@
 """The lock methods with bookkeeping, for the opt-in diagnostics
 (docs/behaviour.md §22-23).
 
-Off, lock and RLock have their plain methods (_wait.lock_methods) and none
-of this runs.  On, this module puts wrappers in their place, in the classes
-themselves, so that every lock, alive or made later, and every caller
-(threading's Condition, queue, logging...) goes through them:
+Off, lock and RLock have their plain methods (core/_wait.lock_methods) and
+none of this runs.  At each mode change this module makes one method table
+for the modes now on and hands it to the core (core/_methods.use), which
+puts it in the classes, so that every lock, alive or made later, and every
+caller (threading's Condition, queue, logging...) goes through it:
 
 - "sites" (deadlock detection): each acquire that takes a lock notes where
   (lock._site), for the report of a deadlock the lock is part of;
 - "order" (lock-order checking, which also notes sites): each thread's
   list of the locks it holds with where it took them, each lock's class
   (lock._class, the site that made it), and before an untimed acquire the
-  check of _lockorder;
+  check of _lockgraph;
 - "made" (the contention profile): only each lock's class, in __new__; the
   profile sees waits through the binding (_wait.profile), not through
   wrappers, so the acquire and release it leaves as they are.
@@ -26,18 +27,11 @@ import os
 import sys
 import weakref
 
-from . import _calls, _lockorder, _sites
-from ._lock import lock
-from ._rlock import RLock
+from ..core import _calls, _methods
+from ..core._lock import lock
+from . import _lockgraph, _sites
 
-_NAMES = {
-    # Both are made in __new__ (they have no __init__: see _lock).
-    lock: ("__new__", "acquire", "__enter__", "acquire_lock", "release", "__exit__",
-           "release_lock"),
-    RLock: ("__new__", "acquire", "__enter__", "release", "__exit__", "_release_save",
-            "_acquire_restore"),
-}
-_PLAIN = {cls: {name: cls.__dict__[name] for name in names} for cls, names in _NAMES.items()}
+_PLAIN = _methods.PLAIN
 modes: set = set()  # "sites", "order", "made"
 _getframe = sys._getframe
 _site = _sites.site
@@ -65,21 +59,19 @@ if hasattr(os, "register_at_fork"):
 
 
 def switch(mode, on):
-    """Turn a mode ("sites", "order" or "made") on or off, and put the
-    methods that the modes now on need in the classes."""
+    """Turn a mode ("sites", "order" or "made") on or off, and have the core
+    use the methods that the modes now on need."""
     (modes.add if on else modes.discard)(mode)
     if "order" in modes:
-        methods = {cls: _order_methods(cls, _PLAIN[cls]) for cls in _PLAIN}
+        tables = {cls: _order_methods(cls, _PLAIN[cls]) for cls in _PLAIN}
     else:
         _held.clear()
-        methods = {cls: _site_methods(cls, _PLAIN[cls]) if "sites" in modes else dict(plain)
-                   for cls, plain in _PLAIN.items()}
+        tables = {cls: _site_methods(cls, _PLAIN[cls]) if "sites" in modes else {}
+                  for cls in _PLAIN}
         if "made" in modes:
-            for cls, table in methods.items():
+            for cls, table in tables.items():
                 table["__new__"] = _classed_new(cls, _PLAIN[cls])
-    for cls, table in methods.items():
-        for name, fn in table.items():
-            setattr(cls, name, fn)
+    _methods.use(tables if modes else None)
 
 
 def _named(fn, cls, name, plain):
@@ -131,8 +123,8 @@ def _order_methods(cls, plain):
     acquire, release = plain["acquire"], plain["release"]
     release_save = plain.get("_release_save")
     acquire_restore = plain.get("_acquire_restore")
-    check = _lockorder.check
-    released_elsewhere = _lockorder.released_elsewhere
+    check = _lockgraph.check
+    released_elsewhere = _lockgraph.released_elsewhere
 
     skipped = _sites.skipped
 
@@ -213,7 +205,7 @@ def _order_methods(cls, plain):
 def _classed_new(cls, plain):
     """__new__ that gives each lock its class (the site that made it)."""
     new = plain["__new__"].__func__
-    made_at = _lockorder.class_made_at
+    made_at = _lockgraph.class_made_at
 
     def new_(cls_, *args, **kwargs):
         self = new(cls_, *args, **kwargs)
