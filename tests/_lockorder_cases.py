@@ -153,7 +153,7 @@ elif case == "dropped":  # a lock dropped while held is held no more
 elif case == "million":  # a million locks from one site: one class
     import resource
 
-    from lowthread import _lockorder
+    from lowthread.diagnostics import _lockgraph as _lockorder
 
     outer = threading.Lock()
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -130,5 +130,5 @@ def test_detect_deadlocks_api():
         assert lk._site[0] is sys._getframe().f_code
     lowthread.stop_detecting_deadlocks()
     lowthread.stop_detecting_deadlocks()  # idempotent
-    from lowthread import _tracked
+    from lowthread.diagnostics import _tracked
     assert lowthread.lock.acquire is _tracked._PLAIN[lowthread.lock]["acquire"]

@@ -33,7 +33,7 @@ import sys, threading, queue, logging, _thread
 from concurrent.futures import ThreadPoolExecutor
 native = NATIVE_THREAD
 assert sys.modules["_thread"] is lt and _thread is lt
-from lowthread import _install
+from lowthread.stdlib import _install
 for name, attr in _install._GLOBALS.items():
     if name in vars(threading) and hasattr(lt, attr) and name not in KEPT:
         assert getattr(threading, name) is getattr(lt, attr), name

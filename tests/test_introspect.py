@@ -104,7 +104,7 @@ def test_an_acquire_that_does_not_wait_is_not_listed():
         rl.acquire()
         rl.release()
     me = lowthread.get_ident()
-    assert not [w for w in lowthread._introspect._c_waits() if w.ident == me]
+    assert not [w for w in lowthread.diagnostics._introspect._c_waits() if w.ident == me]
     assert lowthread.waiters(lk) == []
 
 
@@ -171,7 +171,7 @@ def test_join_waits_are_listed_with_the_handle():
     joiner = _start(lambda: worker.join(30))
     _waiting_on(worker)
     assert lowthread.waiters(worker) == [joiner.ident]
-    chains = lowthread._introspect.wait_chains(lowthread.thread_states())
+    chains = lowthread.diagnostics._introspect.wait_chains(lowthread.thread_states())
     assert [joiner.ident, worker.ident, lowthread.get_ident()] in chains, chains
     go.release()
     joiner.join(10)
@@ -272,7 +272,7 @@ def test_the_wait_list_read_through_cffi_takes_no_buffer():
     """The cffi form of the wait-list read (PyPy's, and a subinterpreter's)
     takes None for "no buffer" as _kept's does: PyPy's cffi refused None,
     and every waiters() and the deadlock watchdog failed there."""
-    from lowthread import _calls
+    from lowthread.core import _calls
     lk = lowthread.allocate_lock()
     lk.acquire()
     lowthread.start_new_thread(lk.acquire, ())

@@ -130,7 +130,7 @@ def test_pytest_plugin(tmp_path):
 
 
 def test_check_lock_order_api():
-    from lowthread import _tracked
+    from lowthread.diagnostics import _tracked
 
     plain = _tracked._PLAIN[lowthread.lock]
     lowthread.check_lock_order()

@@ -5,7 +5,7 @@ uses it: CPython's collector runs all the finalizers of the garbage, in no
 set order, before it deallocates any of it.  A lock's C state lives in its
 Python object's own memory (ffi.new), which has no finalizer, and a thread
 handle's C object is freed only once the cdata that points to it has died
-(lowthread/_joinable.py): if either were freed by a finalizer, the other
+(lowthread/core/_joinable.py): if either were freed by a finalizer, the other
 __del__ would use freed memory.  Each scenario runs in a fresh interpreter (a use after free shows
 as a crash, an abort, a hang or malloc's complaint there, never in pytest's
 process), with MALLOC_PERTURB_ so that glibc fills freed memory with junk
@@ -24,7 +24,7 @@ ENV = {"MALLOC_PERTURB_": "165", **STEADY_GC_ENV}
 # ffi.gc()).
 COMMON = """
 import gc, sys
-from lowthread import _joinable
+from lowthread.core import _joinable
 
 MAKERS = {
     "lock": lt.allocate_lock,

@@ -889,7 +889,7 @@ def test_idents_in_forked_child():
 SIGNAL_THREAD_SCRIPT = """
 import os, signal, warnings
 warnings.simplefilter("ignore", DeprecationWarning)
-from lowthread import _wait
+from lowthread.core import _wait
 before = signal.getsignal(signal.SIGINT)
 print("main", _wait.runs_signal_handlers())
 done = lt.allocate_lock()
