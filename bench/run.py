@@ -4,6 +4,11 @@
     python bench/run.py --fast             quick run
     python bench/run.py --json-table F     also write the final table as JSON
     tox -e bench -- --fast                 the same through tox
+    python bench/run.py --markdown F...    print JSON tables (one per interpreter,
+                                           from --json-table) as the Markdown
+                                           tables of docs/benchmarks.md; runs
+                                           nothing, needs neither pyperf nor a
+                                           built lowthread
 
 Every timed benchmark runs for lowthread and for the interpreter's own _thread
 in the same run (pyperf worker processes); the timed-acquire overshoot and the
@@ -14,9 +19,91 @@ The "floor" is two empty calls into a tiny cffi API-mode module built here at
 run time: the least a lock made of two C calls can cost.
 """
 
+import json
 import sys
 
-import workloads
+# --markdown: formatting only, before anything below imports pyperf or lowthread.
+
+
+def _md_time(seconds):
+    """A median in seconds as docs/benchmarks.md writes it: 73 ns, 2.6 us, 34 us, 87 ms."""
+    if seconds < 1e-6:
+        return f"{seconds * 1e9:,.0f} ns"
+    if seconds < 1e-5:
+        return f"{seconds * 1e6:.1f} us"
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:,.0f} us"
+    if seconds < 1:
+        return f"{seconds * 1e3:,.0f} ms"
+    return f"{seconds:,.2f} s"
+
+
+def _md_cell(row):
+    """native / lowthread (ratio[; floor ratio]), or '-' when a figure is missing."""
+    nat, ours, ratio = row.get("native"), row.get("lowthread"), row.get("ratio")
+    if nat is None or ours is None:
+        return "-"
+    if row.get("native_per_s") and row.get("lowthread_per_s") and row["key"] == "handoff":
+        n, o = row["native_per_s"], row["lowthread_per_s"]
+        return f"{n / 1e3:,.1f} k/s / {o / 1e3:,.1f} k/s ({o / n:.2f}x handoffs/s)"
+    if row["unit"] == "bytes":
+        text = f"{nat:,.0f} B / {ours:,.0f} B"
+    else:
+        text = f"{_md_time(nat)} / {_md_time(ours)}"
+    notes = [] if ratio is None else [f"{ratio:.2f}x"]
+    if row.get("floor_ratio") is not None:
+        notes.append(f"{row['floor_ratio']:.2f}x floor")
+    return f"{text} ({'; '.join(notes)})" if notes else text
+
+
+def _md_header(meta):
+    if meta.get("implementation") == "pypy":
+        pypy = meta.get("pypy_version")
+        return f"PyPy {pypy} ({meta['python']})" if pypy else f"PyPy ({meta['python']})"
+    return f"CPython {meta.get('python', '?')}"
+
+
+def markdown_tables(tables):
+    """Two Markdown tables, the module's benchmarks and threading's, one column
+    per table of --json-table (rows matched by key, in the first table's order)."""
+    keys, titles, threading_keys = [], {}, set()
+    for table in tables:
+        for row in table["rows"]:
+            if row["key"] == "floor":  # shown as the lock pair's "x floor"
+                continue
+            if row["key"] not in titles:
+                keys.append(row["key"])
+                titles[row["key"]] = row["benchmark"]
+            if row.get("threading"):
+                threading_keys.add(row["key"])
+    by_key = [{row["key"]: row for row in table["rows"]} for table in tables]
+    head = "| benchmark | " + " | ".join(_md_header(t["meta"]) for t in tables) + " |"
+    rule = "|---|" + "---|" * len(tables)
+    out = []
+    for part in ([k for k in keys if k not in threading_keys],
+                 [k for k in keys if k in threading_keys]):
+        if not part:
+            continue
+        if out:
+            out.append("")
+        out += [head, rule]
+        for key in part:
+            cells = [_md_cell(rows[key]) if key in rows else "-" for rows in by_key]
+            out.append(f"| {titles[key]} | " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["--markdown"]:
+    if not sys.argv[2:]:
+        sys.exit("usage: python bench/run.py --markdown TABLE.json [TABLE.json ...]")
+    _tables = []
+    for _path in sys.argv[2:]:
+        with open(_path) as _f:
+            _tables.append(json.load(_f))
+    print(markdown_tables(_tables))
+    sys.exit(0)
+
+import workloads  # noqa: E402
 
 # threading's objects on lowthread vs native (workloads.THREADING).  pyperf
 # runs each benchmark in worker processes of their own: the Nth
@@ -45,7 +132,6 @@ if _TASK is not None and _TASK < 2 * len(THREADING) and BACKENDS[_TASK % 2] == "
 
 import _thread  # noqa: E402
 import argparse  # noqa: E402
-import json  # noqa: E402
 import os  # noqa: E402
 import shutil  # noqa: E402
 import statistics  # noqa: E402
@@ -247,6 +333,7 @@ def report(args, res):
     if args.json_table:
         meta = {"implementation": sys.implementation.name,
                 "python": sys.version.split()[0],
+                "pypy_version": ".".join(map(str, sys.pypy_version_info[:3])) if PYPY else None,
                 "lowthread": lowthread.__version__,
                 "backend": backend,
                 "fast": bool(args.fast), "rigorous": bool(args.rigorous),
