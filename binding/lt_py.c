@@ -164,6 +164,24 @@ int ltpy_lock_acquire(lt_lock_t *lock, int64_t timeout_us, int flags)
     LTPY_WAIT(lock, lt_lock_acquire(lock, timeout_us, flags));
 }
 
+/* The wait for a sentinel lock (_set_sentinel(): threading's _tstate_lock
+ * on CPython 3.9-3.12 and PyPy, which a joiner acquires and releases at
+ * once): waits until the lock is free, takes it and gives it back before
+ * the caller has the GIL again; the caller then takes it with the GIL held
+ * (lowthread/core/_wait.py, pass_then_take).  A joiner so never holds the
+ * lock while it waits for the GIL, which the releasing thread holds while
+ * threading asserts, right after that release, that the lock is unlocked
+ * (Thread._stop).  Not noted: lowthread's own locks are not profiled. */
+int ltpy_lock_pass(lt_lock_t *lock, int64_t timeout_us, int flags)
+{
+    int rc = lt_lock_acquire(lock, timeout_us, flags);
+
+    if (rc == LT_OK)
+        rc = lt_lock_release_unhanded(lock);
+    ltpy_taken = NULL;
+    return rc;
+}
+
 int ltpy_rlock_wait(lt_rlock_t *rlock)
 {
     LTPY_WAIT(rlock, lt_rlock_acquire(rlock, -1, LT_WAIT_INTR));

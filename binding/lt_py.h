@@ -8,6 +8,7 @@
 int ltpy_lock_wait(lt_lock_t *lock);
 int ltpy_lock_try(lt_lock_t *lock);
 int ltpy_lock_acquire(lt_lock_t *lock, int64_t timeout_us, int flags);
+int ltpy_lock_pass(lt_lock_t *lock, int64_t timeout_us, int flags);
 int ltpy_rlock_wait(lt_rlock_t *rlock);
 int ltpy_rlock_try(lt_rlock_t *rlock);
 int ltpy_rlock_acquire(lt_rlock_t *rlock, int64_t timeout_us, int flags);

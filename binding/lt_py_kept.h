@@ -148,6 +148,14 @@ LTPY_KEPT_CALL(rlock_recursion, LTPY_RLOCK, lt_rlock_recursion, PyLong_FromUnsig
 LTPY_KEPT_WAIT(lock_wait, LTPY_LOCK, ltpy_lock_try, ltpy_lock_wait)
 LTPY_KEPT_WAIT(rlock_wait, LTPY_RLOCK, ltpy_rlock_try, ltpy_rlock_wait)
 LTPY_KEPT_TIMED(lock_acquire, LTPY_LOCK, ltpy_lock_try, ltpy_lock_acquire)
+
+/* For lock_pass: a free lock is passed at once, with the GIL kept. */
+static int ltpy_kept_lock_is_free(lt_lock_t *lock)
+{
+    return lt_lock_locked(lock) ? LT_TIMEDOUT : LT_OK;
+}
+
+LTPY_KEPT_TIMED(lock_pass, LTPY_LOCK, ltpy_kept_lock_is_free, ltpy_lock_pass)
 LTPY_KEPT_TIMED(rlock_acquire, LTPY_RLOCK, ltpy_rlock_try, ltpy_rlock_acquire)
 LTPY_KEPT_TIMED(thread_join, LTPY_THREAD, ltpy_thread_try_join, lt_thread_join)
 
@@ -351,6 +359,7 @@ static PyMethodDef ltpy_kept_calls[] = {
     {"lock_try", ltpy_kept_lock_try, METH_O, NULL},
     {"lock_wait", ltpy_kept_lock_wait, METH_O, NULL},
     {"lock_acquire", ltpy_kept_lock_acquire, METH_VARARGS, NULL},
+    {"lock_pass", ltpy_kept_lock_pass, METH_VARARGS, NULL},
     {"lock_untake", ltpy_kept_lock_untake, METH_O, NULL},
     {"lock_holder", ltpy_kept_lock_holder, METH_O, NULL},
     {"rlock_release", ltpy_kept_rlock_release, METH_O, NULL},
