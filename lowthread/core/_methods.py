@@ -11,10 +11,11 @@ methods named in REPLACEABLE.  The core imports no diagnostic: the tables
 come to it.
 
 Why the methods are swapped at a mode change instead of chosen in each call:
-an acquire that asks on every call whether a table is in use (one global
-read and one test before the C call) costs more instructions in every
-program, diagnostics on or not, than the whole Python part of the swap;
-the figures are in docs/design.md ("The lock methods and the diagnostics").
+an acquire and an __exit__ that ask on every call whether a table is in use
+(one global read and one test each) cost every `with lock:` 173 more
+instructions (4,094 -> 4,267 on CPython 3.13, callgrind), diagnostics on or
+not; the swap costs nothing per call (docs/design.md, "The lock methods and
+the diagnostics").
 """
 
 from ._lock import lock
