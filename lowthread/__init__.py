@@ -16,6 +16,9 @@ except ModuleNotFoundError as _exc:
     from ._unbuilt import explain as _explain
     raise _explain(__path__[0]) from None
 
+# The public face: every public name, from the rooms (core: the _thread API
+# on the C core; stdlib: threading on lowthread; diagnostics), with no code
+# of its own but the wrapping below.  docs/design.md, "The Python package".
 from . import core, diagnostics, stdlib
 from ._lowthread import lib as _lib
 from ._version import __version__ as __version__
