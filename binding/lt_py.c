@@ -21,6 +21,8 @@
  *    the call returns LTPY_NOTED instead of its status; ltpy_noted_take()
  *    gives the status and the event.  Off, the calls only test a global.
  */
+#include <stdlib.h>
+
 #include "lt_py.h"
 
 #if defined(_MSC_VER)
@@ -164,22 +166,85 @@ int ltpy_lock_acquire(lt_lock_t *lock, int64_t timeout_us, int flags)
     LTPY_WAIT(lock, lt_lock_acquire(lock, timeout_us, flags));
 }
 
-/* The wait for a sentinel lock (_set_sentinel(): threading's _tstate_lock
- * on CPython 3.9-3.12 and PyPy, which a joiner acquires and releases at
- * once): waits until the lock is free, takes it and gives it back before
- * the caller has the GIL again; the caller then takes it with the GIL held
- * (lowthread/core/_wait.py, pass_then_take).  A joiner so never holds the
- * lock while it waits for the GIL, which the releasing thread holds while
- * threading asserts, right after that release, that the lock is unlocked
- * (Thread._stop).  Not noted: lowthread's own locks are not profiled. */
-int ltpy_lock_pass(lt_lock_t *lock, int64_t timeout_us, int flags)
-{
-    int rc = lt_lock_acquire(lock, timeout_us, flags);
+/* ---- sentinel locks ----------------------------------------------------- */
 
+/* The C locks of the live sentinel locks (_set_sentinel() in
+ * lowthread/core/_threads.py: threading's _tstate_lock on CPython 3.9-3.12
+ * and PyPy, which a joiner acquires and releases at once).  The waits of
+ * lt_py_kept.h let a joiner take one only with the GIL held: threading
+ * asserts, right after a thread's own release of it, that it is unlocked
+ * (Thread._stop), and a joiner that took it in C would hold it while it
+ * waits for the GIL.  A list here rather than a mark in the lock, which is
+ * the C core's; as long as the threads alive, and read only by a wait that
+ * found the lock held. */
+static lt_lock_t ltpy_sentinels_mutex = LT_LOCK_INIT;
+static const lt_lock_t **ltpy_sentinels; /* the mutex */
+static size_t ltpy_sentinels_cap;        /* the mutex */
+static volatile size_t ltpy_sentinels_n; /* the mutex; read without it to skip */
+
+int ltpy_sentinel_add(const lt_lock_t *lock)
+{
+    const lt_lock_t **grown;
+    size_t cap;
+    int rc = LT_OK;
+
+    lt_lock_acquire(&ltpy_sentinels_mutex, -1, 0);
+    if (ltpy_sentinels_n == ltpy_sentinels_cap) {
+        cap = ltpy_sentinels_cap ? 2 * ltpy_sentinels_cap : 16;
+        grown = realloc((void *)ltpy_sentinels, cap * sizeof *grown);
+        if (grown == NULL) {
+            rc = LT_ENOMEM;
+        } else {
+            ltpy_sentinels = grown;
+            ltpy_sentinels_cap = cap;
+        }
+    }
     if (rc == LT_OK)
-        rc = lt_lock_release_unhanded(lock);
-    ltpy_taken = NULL;
+        ltpy_sentinels[ltpy_sentinels_n++] = lock;
+    lt_lock_release(&ltpy_sentinels_mutex);
     return rc;
+}
+
+void ltpy_sentinel_drop(const lt_lock_t *lock)
+{
+    size_t i;
+
+    lt_lock_acquire(&ltpy_sentinels_mutex, -1, 0);
+    for (i = 0; i < ltpy_sentinels_n; i++) {
+        if (ltpy_sentinels[i] == lock) {
+            ltpy_sentinels[i] = ltpy_sentinels[--ltpy_sentinels_n];
+            break;
+        }
+    }
+    lt_lock_release(&ltpy_sentinels_mutex);
+}
+
+int ltpy_is_sentinel(const lt_lock_t *lock)
+{
+    size_t i;
+    int found = 0;
+
+    if (ltpy_sentinels_n == 0)
+        return 0;
+    lt_lock_acquire(&ltpy_sentinels_mutex, -1, 0);
+    for (i = 0; i < ltpy_sentinels_n && !found; i++)
+        found = ltpy_sentinels[i] == lock;
+    lt_lock_release(&ltpy_sentinels_mutex);
+    return found;
+}
+
+void ltpy_sentinels_at_fork_child(void)
+{
+    /* Another thread of the parent may have held the mutex. */
+    lt_lock_at_fork_reinit(&ltpy_sentinels_mutex);
+}
+
+/* A wait until the lock is free that takes nothing (so nothing to untake);
+ * not noted: lowthread's own locks are not profiled. */
+int ltpy_lock_wait_unlocked(lt_lock_t *lock, int64_t timeout_us, int flags)
+{
+    ltpy_taken = NULL;
+    return lt_lock_wait_unlocked(lock, timeout_us, flags);
 }
 
 int ltpy_rlock_wait(lt_rlock_t *rlock)

@@ -8,7 +8,11 @@
 int ltpy_lock_wait(lt_lock_t *lock);
 int ltpy_lock_try(lt_lock_t *lock);
 int ltpy_lock_acquire(lt_lock_t *lock, int64_t timeout_us, int flags);
-int ltpy_lock_pass(lt_lock_t *lock, int64_t timeout_us, int flags);
+int ltpy_lock_wait_unlocked(lt_lock_t *lock, int64_t timeout_us, int flags);
+int ltpy_sentinel_add(const lt_lock_t *lock);
+void ltpy_sentinel_drop(const lt_lock_t *lock);
+int ltpy_is_sentinel(const lt_lock_t *lock);
+void ltpy_sentinels_at_fork_child(void);
 int ltpy_rlock_wait(lt_rlock_t *rlock);
 int ltpy_rlock_try(lt_rlock_t *rlock);
 int ltpy_rlock_acquire(lt_rlock_t *rlock, int64_t timeout_us, int flags);

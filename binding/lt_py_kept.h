@@ -145,17 +145,74 @@ LTPY_KEPT_CALL(rlock_recursion, LTPY_RLOCK, lt_rlock_recursion, PyLong_FromUnsig
         return PyLong_FromLong(rc);                                        \
     }
 
-LTPY_KEPT_WAIT(lock_wait, LTPY_LOCK, ltpy_lock_try, ltpy_lock_wait)
 LTPY_KEPT_WAIT(rlock_wait, LTPY_RLOCK, ltpy_rlock_try, ltpy_rlock_wait)
-LTPY_KEPT_TIMED(lock_acquire, LTPY_LOCK, ltpy_lock_try, ltpy_lock_acquire)
-
-/* For lock_pass: a free lock is passed at once, with the GIL kept. */
-static int ltpy_kept_lock_is_free(lt_lock_t *lock)
+/* A joiner's wait on a sentinel lock (ltpy_is_sentinel, lt_py.c) once its
+ * try failed: without the GIL until the lock is free, taking nothing, then
+ * a try with the GIL held, until a try takes it or us runs out (< 0:
+ * never).  The lock's own waits below are the macros' above, but for it. */
+static int ltpy_kept_sentinel_wait(lt_lock_t *lock, long long us, int flags)
 {
-    return lt_lock_locked(lock) ? LT_TIMEDOUT : LT_OK;
+    int64_t deadline = us > 0 ? lt_monotonic_us() + (int64_t)us : 0;
+    int rc;
+
+    for (;;) {
+        Py_BEGIN_ALLOW_THREADS
+        rc = ltpy_lock_wait_unlocked(lock, (int64_t)us, flags);
+        Py_END_ALLOW_THREADS
+        if (rc != LT_OK)
+            return rc;
+        rc = ltpy_lock_try(lock);
+        if (rc != LT_TIMEDOUT || us == 0)
+            return rc;
+        if (us > 0 && (us = deadline - lt_monotonic_us()) <= 0)
+            return LT_TIMEDOUT;
+    }
 }
 
-LTPY_KEPT_TIMED(lock_pass, LTPY_LOCK, ltpy_kept_lock_is_free, ltpy_lock_pass)
+static PyObject *ltpy_kept_lock_wait(PyObject *self, PyObject *o)
+{
+    lt_lock_t *p = LTPY_LOCK(o);
+    int rc;
+
+    (void)self;
+    if (p == NULL)
+        return NULL;
+    rc = ltpy_lock_try(p);
+    if (rc == LT_TIMEDOUT) {
+        if (ltpy_is_sentinel(p)) {
+            rc = ltpy_kept_sentinel_wait(p, -1, LT_WAIT_INTR);
+        } else {
+            Py_BEGIN_ALLOW_THREADS
+            rc = ltpy_lock_wait(p);
+            Py_END_ALLOW_THREADS
+        }
+    }
+    return PyLong_FromLong(rc);
+}
+
+static PyObject *ltpy_kept_lock_acquire(PyObject *self, PyObject *args)
+{
+    PyObject *o;
+    long long us;
+    int flags, rc;
+    lt_lock_t *p;
+
+    (void)self;
+    if (!PyArg_ParseTuple(args, "OLi", &o, &us, &flags) || (p = LTPY_LOCK(o)) == NULL)
+        return NULL;
+    rc = ltpy_lock_try(p);
+    if (rc == LT_TIMEDOUT && us != 0) {
+        if (ltpy_is_sentinel(p)) {
+            rc = ltpy_kept_sentinel_wait(p, us, flags);
+        } else {
+            Py_BEGIN_ALLOW_THREADS
+            rc = ltpy_lock_acquire(p, (int64_t)us, flags);
+            Py_END_ALLOW_THREADS
+        }
+    }
+    return PyLong_FromLong(rc);
+}
+
 LTPY_KEPT_TIMED(rlock_acquire, LTPY_RLOCK, ltpy_rlock_try, ltpy_rlock_acquire)
 LTPY_KEPT_TIMED(thread_join, LTPY_THREAD, ltpy_thread_try_join, lt_thread_join)
 
@@ -359,7 +416,6 @@ static PyMethodDef ltpy_kept_calls[] = {
     {"lock_try", ltpy_kept_lock_try, METH_O, NULL},
     {"lock_wait", ltpy_kept_lock_wait, METH_O, NULL},
     {"lock_acquire", ltpy_kept_lock_acquire, METH_VARARGS, NULL},
-    {"lock_pass", ltpy_kept_lock_pass, METH_VARARGS, NULL},
     {"lock_untake", ltpy_kept_lock_untake, METH_O, NULL},
     {"lock_holder", ltpy_kept_lock_holder, METH_O, NULL},
     {"rlock_release", ltpy_kept_rlock_release, METH_O, NULL},

@@ -180,6 +180,15 @@ int lt_lock_wait_slice_ms(void);
  * or LT_EINVAL (lock is NULL). */
 int lt_lock_release(lt_lock_t *lock);
 
+/* Waits until the lock is unlocked, without taking it, at most timeout_us
+ * (relative microseconds on the monotonic clock; < 0: forever, 0: just
+ * look), interruptible as lt_lock_acquire() with LT_WAIT_INTR.  LT_OK once
+ * it was seen unlocked (another thread may have taken it since),
+ * LT_TIMEDOUT, LT_INTR, LT_EINVAL.  For a thread that needs to know that a
+ * lock was released, not to hold it: a waiter that took the lock to learn
+ * that would hold it, for a moment, where its releaser may look. */
+int lt_lock_wait_unlocked(lt_lock_t *lock, int64_t timeout_us, int flags);
+
 /* lt_lock_release() that never hands the lock to a waiter: the lock is
  * unlocked on return, and a woken waiter competes for it.  For a binding
  * whose callers expect a lock just released to be unlocked until another

@@ -16,6 +16,9 @@
  * in between would otherwise be missed), and a release that finds PARKED
  * takes the first waiter for the lock off the queue and wakes it under the
  * same mutex, clearing PARKED when no other waiter for the lock is left.
+A waiter of lt_lock_wait_unlocked() queues the same way but only waits
+for the lock to be free: a release wakes it, and it does not count as the
+one waiter that release wakes to take the lock.
  *
  * Fairness, as CPython 3.13's PyMutex does it: the woken waiter usually
  * competes with newcomers for the lock (barging keeps a busy lock moving),
@@ -65,6 +68,7 @@ struct lt__qnode_s {
     int64_t since_us; /* when its acquire first queued, for the handoff */
     int64_t queued_us; /* when it queued this time, for the contention hook */
     lt__qnode_t *next;
+    int takes;  /* 0: it waits for the lock to be free, not to take it */
     int woken;  /* a release took it off the queue; bucket mutex */
     int handed; /* ... and gave it the lock; bucket mutex */
 };
@@ -201,7 +205,7 @@ static int lt__try_take(lt_lock_t *lock)
  * or the state changed before it could queue), LT_TIMEDOUT, LT_INTR or
  * LT_ESYS. */
 static int lt__park(lt_lock_t *lock, lt__waiter_t *w, int listed, int64_t since_us,
-                    const lt__deadline_t *deadline, int intr)
+                    const lt__deadline_t *deadline, int intr, int takes)
 {
     lt__bucket_t *b = lt__bucket(lock);
     lt__qnode_t node, *p, *prev;
@@ -219,6 +223,7 @@ static int lt__park(lt_lock_t *lock, lt__waiter_t *w, int listed, int64_t since_
     node.since_us = since_us;
     node.queued_us = lt_monotonic_us();
     node.next = NULL;
+    node.takes = takes;
     node.woken = node.handed = 0;
     if (b->tail != NULL)
         b->tail->next = &node;
@@ -243,6 +248,13 @@ static int lt__park(lt_lock_t *lock, lt__waiter_t *w, int listed, int64_t since_
     }
     if (node.woken) {
         lt__mutex_unlock(&b->mutex);
+        if (!takes) {
+            /* Released: look at the lock again (an interrupt that came with
+             * the wake is kept for later). */
+            if (interrupted)
+                lt__waiter_repend(w);
+            return LT__AGAIN;
+        }
         if (node.handed || (rc != LT_OK && lt__try_take(lock))) {
             /* It has the lock: a timeout, an interrupt or an error that came
              * with it is not reported (the interrupt is kept for later). */
@@ -314,8 +326,10 @@ static void lt__tell_hook(int kind, const void *as, int status, uint64_t other,
 }
 
 /* The acquire that found the lock held (or PARKED): see the top of the file.
- * as: what a wait is reported to the contention hook as, NULL for none. */
-static int lt__acquire_slow(lt_lock_t *lock, int64_t timeout_us, int flags, const void *as)
+ * as: what a wait is reported to the contention hook as, NULL for none;
+ * takes 0: only wait until the lock is seen unlocked (lt_lock_wait_unlocked). */
+static int lt__acquire_slow(lt_lock_t *lock, int64_t timeout_us, int flags, const void *as,
+                            int takes)
 {
     lt__deadline_t deadline;
     lt__waiter_t *w = NULL;
@@ -329,6 +343,11 @@ static int lt__acquire_slow(lt_lock_t *lock, int64_t timeout_us, int flags, cons
         lt__deadline_set(&deadline, timeout_us);
     for (;;) {
         v = __atomic_load_n(&lock->lt__state, __ATOMIC_RELAXED);
+        if (!takes && !(__atomic_load_n(&lock->lt__state, __ATOMIC_ACQUIRE) & LT__LOCKED)) {
+            LT__ACQUIRED(lock); /* what its last holder did before the release */
+            rc = LT_OK;
+            break;
+        }
         if (!(v & LT__LOCKED)) {
             if (__atomic_compare_exchange_n(&lock->lt__state, &v, v | LT__LOCKED, 1,
                                             __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
@@ -360,7 +379,7 @@ static int lt__acquire_slow(lt_lock_t *lock, int64_t timeout_us, int flags, cons
             continue;
         if (since_us == 0)
             since_us = lt_monotonic_us();
-        rc = lt__park(lock, w, listed, since_us, &deadline, flags & LT_WAIT_INTR);
+        rc = lt__park(lock, w, listed, since_us, &deadline, flags & LT_WAIT_INTR, takes);
         if (rc != LT__AGAIN)
             break;
     }
@@ -391,7 +410,7 @@ int lt__lock_acquire_as(lt_lock_t *lock, int64_t timeout_us, int flags, const vo
         LT__STORE(uint64_t, &lock->lt__holder, lt_get_ident());
         return LT_OK;
     }
-    return lt__acquire_slow(lock, timeout_us, flags, as);
+    return lt__acquire_slow(lock, timeout_us, flags, as, 1);
 }
 
 int lt_lock_acquire(lt_lock_t *lock, int64_t timeout_us, int flags)
@@ -399,15 +418,25 @@ int lt_lock_acquire(lt_lock_t *lock, int64_t timeout_us, int flags)
     return lt__lock_acquire_as(lock, timeout_us, flags, lock);
 }
 
+int lt_lock_wait_unlocked(lt_lock_t *lock, int64_t timeout_us, int flags)
+{
+    if (lock == NULL || (flags & ~LT_WAIT_INTR) != 0)
+        return LT_EINVAL;
+    if (!(__atomic_load_n(&lock->lt__state, __ATOMIC_ACQUIRE) & LT__LOCKED))
+        return LT_OK;
+    return lt__acquire_slow(lock, timeout_us, flags, NULL, 0);
+}
+
 /* ---- releasing ------------------------------------------------------------ */
 
-/* A release that found PARKED: wakes the first waiter for the lock, or
- * (handoff) hands the lock to it once it has waited LT_HANDOFF_US; tells the
- * hook about it as as (NULL: not). */
+/* A release that found PARKED: wakes the first waiter for the lock that
+ * takes it, or (handoff) hands the lock to it once it has waited
+ * LT_HANDOFF_US, and every waiter queued before it that only waits for the
+ * lock to be free; tells the hook about the taker as as (NULL: not). */
 static int lt__release_slow(lt_lock_t *lock, int handoff, const void *as)
 {
     lt__bucket_t *b = lt__bucket(lock);
-    lt__qnode_t *node, *prev, *p;
+    lt__qnode_t *node, *prev, *next = NULL, *p, *woken_nodes = NULL, **woken_end = &woken_nodes;
     uint32_t next_state = 0;
     uint64_t woken = 0;
     int64_t woken_since = 0;
@@ -419,35 +448,50 @@ static int lt__release_slow(lt_lock_t *lock, int handoff, const void *as)
         lt__mutex_unlock(&b->mutex);
         return LT_ENOTLOCKED;
     }
-    for (prev = NULL, node = b->head; node != NULL && node->lock != lock;
-         prev = node, node = node->next)
-        ;
-    if (node != NULL) {
+    /* Off the queue: the lock's waiters in order, up to and including its
+     * first taker (those before it only wait for the lock to be free: each
+     * must be woken, or a taker behind them would sleep on a free lock). */
+    for (prev = NULL, node = b->head; node != NULL; node = next) {
+        next = node->next;
+        if (node->lock != lock) {
+            prev = node;
+            continue;
+        }
         if (prev != NULL)
-            prev->next = node->next;
+            prev->next = next;
         else
-            b->head = node->next;
+            b->head = next;
         if (b->tail == node)
             b->tail = prev;
-        for (p = node->next; p != NULL && p->lock != lock; p = p->next)
-            ;
-        if (p != NULL)
-            next_state = LT__PARKED;
         node->woken = 1;
+        node->next = NULL;
+        *woken_end = node;
+        woken_end = &node->next;
+        if (!node->takes)
+            continue;
         if (handoff && lt_monotonic_us() - node->since_us >= LT_HANDOFF_US) {
             node->handed = handed = 1;
             next_state |= LT__LOCKED;
             LT__STORE(uint64_t, &lock->lt__holder, node->ident);
         }
-        /* The node is the waiter's: not to be read once it is woken. */
         woken = node->ident;
         woken_since = node->queued_us;
+        break;
     }
+    for (p = node != NULL ? next : NULL; p != NULL && p->lock != lock; p = p->next)
+        ;
+    if (p != NULL)
+        next_state |= LT__PARKED;
     /* While LOCKED is set no other thread changes the state but to set
-     * PARKED, which is set, or to queue, which needs this mutex. */
+     * PARKED, which is set, or to queue, which needs this mutex.  The lock
+     * is not touched after this store: a woken waiter may free it once the
+     * mutex is let go. */
     __atomic_store_n(&lock->lt__state, next_state, __ATOMIC_RELEASE);
-    if (node != NULL)
+    /* The nodes are their waiters': not to be read once the mutex is let go. */
+    for (node = woken_nodes; node != NULL; node = next) {
+        next = node->next;
         lt__wake(node->w);
+    }
     lt__mutex_unlock(&b->mutex);
     if (woken != 0 && as != NULL)
         lt__tell_hook(LT_CONTENTION_WOKE, as, LT_OK, woken, handed, woken_since);

@@ -264,6 +264,88 @@ static void test_release_from_another_thread(void)
     lt_lock_free(lock);
 }
 
+/* lt_lock_wait_unlocked(): it waits for a release and takes nothing, and a
+ * waiter that takes, queued behind it, is woken by the same release. */
+struct t_unlocked_job {
+    lt_lock_t *lock;
+    int takes; /* 1: lt_lock_acquire(), 0: lt_lock_wait_unlocked() */
+    int rc;
+    struct t_latch done;
+};
+
+static void t_wait_for_unlock(void *arg)
+{
+    struct t_unlocked_job *job = arg;
+
+    do
+        job->rc = job->takes ? lt_lock_acquire(job->lock, T_LONG, LT_WAIT_INTR)
+                             : lt_lock_wait_unlocked(job->lock, T_LONG, LT_WAIT_INTR);
+    while (job->rc == LT_INTR);
+    if (job->takes && job->rc == LT_OK)
+        job->rc = lt_lock_release(job->lock);
+    t_latch_count_down(&job->done);
+}
+
+/* Waits until lt_waits() lists n waits on what. */
+static int t_listed_waits(const void *what, size_t n)
+{
+    lt_wait_info_t waits[16];
+    int64_t until = lt_monotonic_us() + T_LONG;
+    size_t i, count, got;
+
+    while (lt_monotonic_us() < until) {
+        got = lt_waits(waits, 16);
+        for (i = count = 0; i < got && i < 16; i++)
+            count += waits[i].on == what;
+        if (count >= n)
+            return 1;
+        t_sleep_us(1000);
+    }
+    return 0;
+}
+
+static void test_wait_unlocked(void)
+{
+    struct t_unlocked_job jobs[2];
+    lt_lock_t lock = LT_LOCK_INIT;
+    int64_t t0;
+    int i, started = 0;
+
+    CHECK_RC(lt_lock_wait_unlocked(NULL, 0, 0), LT_EINVAL);
+    CHECK_RC(lt_lock_wait_unlocked(&lock, 0, 0x100), LT_EINVAL);
+    CHECK_RC(lt_lock_wait_unlocked(&lock, 0, 0), LT_OK);
+    CHECK_RC(lt_lock_wait_unlocked(&lock, -1, 0), LT_OK);
+    CHECK(lt_lock_locked(&lock) == 0);
+    CHECK_RC(lt_lock_acquire(&lock, 0, 0), LT_OK);
+    CHECK_RC(lt_lock_wait_unlocked(&lock, 0, 0), LT_TIMEDOUT);
+    t0 = lt_monotonic_us();
+    CHECK_RC(lt_lock_wait_unlocked(&lock, 20000, 0), LT_TIMEDOUT);
+    CHECK(lt_monotonic_us() - t0 >= 20000);
+    CHECK(lt_lock_locked(&lock) == 1 && lt_lock_holder(&lock) == lt_get_ident());
+    /* The one that only waits queues first, the taker behind it. */
+    for (i = 0; i < 2; i++) {
+        jobs[i].lock = &lock;
+        jobs[i].takes = i;
+        jobs[i].rc = 99;
+        t_latch_init(&jobs[i].done, 1);
+        if (lt_thread_start(t_wait_for_unlock, &jobs[i], NULL) != LT_OK) {
+            t_fail(__FILE__, __LINE__, "could not start a waiter");
+            t_latch_free(&jobs[i].done);
+            break;
+        }
+        started++;
+        CHECK(t_listed_waits(&lock, (size_t)i + 1));
+    }
+    CHECK_RC(lt_lock_release(&lock), LT_OK);
+    for (i = 0; i < started; i++) {
+        CHECK(t_latch_wait(&jobs[i].done, T_LONG));
+        CHECK_RC(jobs[i].rc, LT_OK);
+        t_latch_free(&jobs[i].done);
+    }
+    CHECK(lt_lock_locked(&lock) == 0);
+    lt_lock_fini(&lock);
+}
+
 /* Huge timeouts are clamped, not refused, and still wait for the lock. */
 struct t_holder_job {
     lt_lock_t *lock;
@@ -3246,6 +3328,7 @@ static const struct t_test t_tests[] = {
     {"state_after_timeout", test_state_after_timeout},
     {"timed_waits_never_early", test_timed_waits_never_early},
     {"release_from_another_thread", test_release_from_another_thread},
+    {"wait_unlocked", test_wait_unlocked},
     {"lock_holder", test_lock_holder},
     {"timeout_max", test_timeout_max},
     {"contention", test_contention},

@@ -64,7 +64,6 @@ if _KEPT is not None:
     lock_try = _KEPT.lock_try
     lock_wait = _KEPT.lock_wait
     lock_acquire = _KEPT.lock_acquire
-    lock_pass = _KEPT.lock_pass
     lock_untake = _KEPT.lock_untake
     lock_holder = _KEPT.lock_holder
     rlock_release = _KEPT.rlock_release
@@ -93,7 +92,6 @@ else:
     lock_try = lib.ltpy_lock_try
     lock_wait = lib.ltpy_lock_wait
     lock_acquire = lib.ltpy_lock_acquire
-    lock_pass = lib.ltpy_lock_pass
     lock_untake = lib.ltpy_lock_untake
     lock_holder = lib.lt_lock_holder
     rlock_release = lib.ltpy_rlock_release

@@ -3,6 +3,7 @@
 import operator
 import os
 import sys
+import weakref
 
 from .._lowthread import ffi, lib
 from . import _calls, _interp, _status, _unraisable
@@ -24,6 +25,9 @@ _foreign: dict = {}
 # The ltpy_end_t of threads that have ended or are ending, with the two locks
 # in it, kept alive until the C entry is done with them (see _sweep).
 _ending: dict = {}
+# Weak references to the live sentinel locks, whose callbacks take their C
+# locks out of the binding's list (binding/lt_py.c).
+_sentinel_refs: set = set()
 _NO_KWARGS: dict = {}
 # Where every thread starts: ltpy_thread_main (binding/lt_py_entry.h) runs the
 # extern "Python" bootstrap() inside a thread state that ends with the thread.
@@ -208,6 +212,13 @@ def _count():
     return len(_running)
 
 
+def _sentinel_dropped(lk, forget=lib.ltpy_sentinel_drop, drop=_sentinel_refs.discard):
+    """The weak reference callback that takes a dead sentinel's C lock out
+    of the binding's list (bound here: it may run as the interpreter ends,
+    once module globals are gone)."""
+    return lambda ref: (forget(lk), drop(ref))
+
+
 def _set_sentinel():
     """A lock that is released, if locked, when the calling thread has ended.
 
@@ -222,6 +233,12 @@ def _set_sentinel():
     # nor of the contention profile.  No class (None) marks lowthread's own
     # locks to the diagnostics (lowthread/diagnostics/_lockgraph.py).
     sentinel._class = None
+    # Its joiners take it only with the GIL held, where the binding's waits
+    # keep the GIL (binding/lt_py.c, sentinel locks); a failed registration
+    # only leaves it to the plain wait.
+    lk = sentinel._lk
+    lib.ltpy_sentinel_add(lk)
+    _sentinel_refs.add(weakref.ref(sentinel, _sentinel_dropped(lk)))
     job = _jobs.get(get_ident())
     if job is not None:
         job.sentinel = sentinel  # a later call (after fork) replaces it
@@ -254,6 +271,7 @@ def _after_fork_in_child():
             _drop_locals(token)
     _handles.clear()
     _ending.clear()  # their threads are not in this process
+    lib.ltpy_sentinels_at_fork_child()
 
 
 # CPython before 3.13 can fork while a new thread makes its thread state:

@@ -39,8 +39,6 @@ profile: list = [None]
 
 lock_acquire = _calls.lock_acquire
 _lock_untake = _calls.lock_untake
-_lock_pass = _calls.lock_pass
-_lock_try = _calls.lock_try
 # lt_py.c's "clear the record of what this thread took", or None where the
 # record cannot be stale (see above).
 forget_taken = (None if sys.implementation.name == "cpython" and sys.version_info >= (3, 11)
@@ -131,36 +129,6 @@ def released(obj, rc, fail):
         recorder.woke(obj, us, handed)
 
 
-def pass_then_take(lk, us, flags):
-    """The wait of a sentinel lock (a lock whose _class is None: made by
-    _threads._set_sentinel), as a call for acquire() and resume(): wait for
-    the lock to be free without keeping it (lt_py.c, ltpy_lock_pass), then
-    take it with the GIL held.  threading (3.9-3.12, PyPy) asserts a thread's
-    sentinel unlocked right after releasing it, while a joiner waits on it:
-    a joiner that took it in C would hold it until it had the GIL back, and
-    a lock released by Python code stays free for longer than one released by
-    native C methods, long enough for that joiner (docs/behaviour.md §19.2).
-    Returns the status, as the acquires do."""
-    deadline = _now_us() + us if us > 0 else None
-    while True:
-        rc = _lock_pass(lk, us, flags)
-        if rc != OK:
-            return rc
-        rc = _lock_try(lk)
-        if rc != TIMEDOUT:
-            return rc
-        if deadline is not None:
-            us = deadline - _now_us()
-            if us <= 0:
-                return TIMEDOUT
-        elif us == 0:
-            return TIMEDOUT
-
-
-def _is_sentinel(obj):
-    return getattr(obj, "_class", 0) is None
-
-
 def acquire(lk, us, call=lock_acquire, untake=_lock_untake, obj=None):
     """Acquire lk waiting at most us microseconds (-1: forever, 0: try once).
 
@@ -172,8 +140,6 @@ def acquire(lk, us, call=lock_acquire, untake=_lock_untake, obj=None):
     """
     if forget_taken is not None:
         forget_taken()
-    if call is lock_acquire and us != 0 and _is_sentinel(obj):
-        call = pass_then_take
     try:
         # A first try without waiting: the uncontended case reads no clock.
         rc = call(lk, 0 if us > 0 else us, WAIT_INTR)
@@ -202,18 +168,11 @@ def lock_methods(cls, wait_forever, try_once, call, untake, doc):
             if forget_taken is not None:
                 forget_taken()
             try:
-                rc = try_once(self._lk)
+                rc = (wait_forever if blocking else try_once)(self._lk)
                 if rc == OK:
                     return True
                 if rc == TIMEDOUT:
-                    if not blocking:
-                        return False
-                    if call is lock_acquire and _is_sentinel(self):
-                        return resume(self._lk, -1, pass_then_take(self._lk, -1, WAIT_INTR),
-                                      pass_then_take, None, self)
-                    rc = wait_forever(self._lk)
-                    if rc == OK:
-                        return True
+                    return False
                 return resume(self._lk, -1, rc, call, None, self)
             except BaseException:
                 untake(self._lk)
