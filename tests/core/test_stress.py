@@ -2,7 +2,7 @@
 
 1. No lost wakeup: waiters (timed and untimed) and releasers race on a lock
    used as a binary semaphore, on an RLock and on a Condition over the RLock,
-   with exact token accounting (tests/_stress_work.py says how); in this
+   with exact token accounting (tests/core/_stress_work.py says how); in this
    process, in a process pinned to one CPU, and under background load.
 2. Signals: an exception from a signal handler (SIGALRM from setitimer,
    SIGINT from os.kill, interrupt_main) strikes at random points of `with

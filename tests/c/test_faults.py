@@ -46,7 +46,7 @@ sizes from a 480 MB cache, the threads test's heap grew past its slack in
   finds nothing), as with the host's ``_thread``; on PyPy, which has no
   reference counts, weak references to them dead after a collection.
 
-Faults are injected with tests/faults/ltfault.c, compiled here with ``cc``
+Faults are injected with tests/c/faults/ltfault.c, compiled here with ``cc``
 and loaded into the child with LD_PRELOAD: an interposed ``pthread_create``
 that fails the next N calls with a chosen errno, and an interposed
 ``malloc`` that fails chosen calls made from lowthread's own extension (its
@@ -610,7 +610,7 @@ def test_no_leak_failed_starts():
 
 @pytest.fixture(scope="session")
 def ltfault_so(tmp_path_factory):
-    """tests/faults/ltfault.c built as a shared object for LD_PRELOAD."""
+    """tests/c/faults/ltfault.c built as a shared object for LD_PRELOAD."""
     import platform
 
     if platform.libc_ver()[0] != "glibc":
