@@ -29,7 +29,7 @@ from conftest import (
     host_differs,
     run_py,
 )
-from test_lock import ACQUIRE_CASES
+from test_lock_api import ACQUIRE_CASES
 
 T = Returns(True)
 F = Returns(False)
