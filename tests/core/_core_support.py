@@ -2,7 +2,10 @@
 
 The acquire table of test_lock_api.py, which test_rlock.py runs on RLocks
 too, with the argument types and expected outcomes it names; the thread
-helpers of the lock tests.  Nothing here is a test.
+helper of the lock tests; and what the three thread files share: WAIT, the
+autouse fixture that each of them imports (every thread it started has
+ended, stack_size is back to 0), _run_in_thread and _thread_facts.
+Nothing here is a test.
 """
 
 import operator
@@ -10,6 +13,7 @@ import threading
 from decimal import Decimal
 from fractions import Fraction
 
+import pytest
 from conftest import (
     CPY39_310,
     INF,
@@ -218,3 +222,49 @@ def _thread(target, *args):
     t = threading.Thread(target=target, args=args, daemon=True)
     t.start()
     return t
+
+
+# ---------------------------------------------------------------------------
+# Threads: the helpers of test_thread_start.py, test_thread_exceptions.py and
+# test_module_functions.py
+
+WAIT = 10.0
+
+
+@pytest.fixture(autouse=True)
+def _threads_end_and_stack_size_reset(lt, native, no_lt_thread_leak):
+    yield
+    lt.stack_size(0)
+    native.stack_size(0)
+
+
+def _run_in_thread(lt, func, args=(), kwargs=None, start=None):
+    """Start func in a lowthread thread and wait until it has run; return (ident, result)."""
+    done = threading.Event()
+    result = {}
+
+    def wrapper(*a, **k):
+        try:
+            result["value"] = func(*a, **k)
+        except BaseException as exc:  # noqa: BLE001 - reported to the test
+            result["error"] = exc
+        finally:
+            done.set()
+
+    start = start or lt.start_new_thread
+    ident = start(wrapper, args) if kwargs is None else start(wrapper, args, kwargs)
+    assert done.wait(WAIT), "thread did not run within %ss" % WAIT
+    if "error" in result:
+        raise result["error"]
+    return ident, result.get("value")
+
+
+def _thread_facts(lt):
+    cur = threading.current_thread()
+    return {
+        "lt_ident": lt.get_ident(),
+        "threading_ident": threading.get_ident(),
+        "lt_native_id": lt.get_native_id(),
+        "threading_native_id": threading.get_native_id(),
+        "current_thread_ident": cur.ident,
+    }
