@@ -17,7 +17,8 @@ from conftest import ORACLE, load_lt
 
 pytestmark = pytest.mark.skipif(ORACLE, reason="the command line is lowthread's own")
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# tests/cli/test_cli.py -> the project root, three levels up.
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SOURCE_PACKAGE = os.path.join(ROOT, "lowthread")
 
 

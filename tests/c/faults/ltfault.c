@@ -1,6 +1,7 @@
 /*
- * ltfault.c -- a fault injector for tests/test_faults.py, loaded into a test
- * interpreter with LD_PRELOAD and steered from Python through ctypes.
+ * ltfault.c -- a fault injector for tests/c/test_fault_injection.py, loaded
+ * into a test interpreter with LD_PRELOAD and steered from Python through
+ * ctypes.
  *
  * Two interposed functions, each harmless until armed:
  *

@@ -17,6 +17,7 @@ import time
 import weakref
 
 import pytest
+from _core_support import ACQUIRE_CASES
 from conftest import (
     LT_NAME,
     NOBODY,
@@ -29,7 +30,6 @@ from conftest import (
     host_differs,
     run_py,
 )
-from test_lock import ACQUIRE_CASES
 
 T = Returns(True)
 F = Returns(False)

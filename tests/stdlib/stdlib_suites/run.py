@@ -1,9 +1,9 @@
 """The interpreter's own threading test suites, run with ``threading`` on lowthread.
 
-    python tests/stdlib_suites/run.py                 lowthread (what tox runs)
-    python tests/stdlib_suites/run.py --native        the same runner, threading native
-    python tests/stdlib_suites/run.py -m test_queue   one module (repeatable)
-    python tests/stdlib_suites/run.py --exceptions    print the exceptions table (Markdown)
+    python tests/stdlib/stdlib_suites/run.py                 lowthread (what tox runs)
+    python tests/stdlib/stdlib_suites/run.py --native        the same runner, threading native
+    python tests/stdlib/stdlib_suites/run.py -m test_queue   one module (repeatable)
+    python tests/stdlib/stdlib_suites/run.py --exceptions    print the exceptions table (Markdown)
 
 It must run in a virtual environment where lowthread is installed (a tox
 env): it puts a site hook (a .pth file) into that environment's

@@ -1,4 +1,4 @@
-"""The runner of the stdlib suites (tests/stdlib_suites/run.py) against a module made to misbehave.
+"""The runner of the stdlib suites (tests/stdlib/stdlib_suites/run.py) against a module made to misbehave.
 
 A failing test is reported; a test that hangs is stopped by the per-test
 limit and one that crashes the process is reported as such, and in both

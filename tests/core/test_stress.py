@@ -2,13 +2,13 @@
 
 1. No lost wakeup: waiters (timed and untimed) and releasers race on a lock
    used as a binary semaphore, on an RLock and on a Condition over the RLock,
-   with exact token accounting (tests/_stress_work.py says how); in this
+   with exact token accounting (tests/core/_stress_wakeups.py says how); in this
    process, in a process pinned to one CPU, and under background load.
 2. Signals: an exception from a signal handler (SIGALRM from setitimer,
    SIGINT from os.kill, interrupt_main) strikes at random points of `with
    lock:`, `with rlock:`, RLock._release_save/_acquire_restore and
    threading.Condition(RLock()).wait; afterwards the lock must be in a
-   consistent state (see _stress_work.signal_fuzz).  The same rounds on the
+   consistent state (see _stress_signals.signal_fuzz).  The same rounds on the
    interpreter's own _thread show that the invariant is one the interpreter
    can keep.
 3. A threading.local value set in a lowthread thread dies with the thread, as
