@@ -64,7 +64,9 @@ def imports(name, path, known):
     is_package = path.endswith("__init__.py")
     base = name.split(".") if is_package else name.split(".")[:-1]
     out = set()
-    for node in ast.walk(ast.parse(open(path, encoding="utf-8").read(), path)):
+    with open(path, encoding="utf-8") as f:
+        tree = ast.parse(f.read(), path)
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             targets = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
